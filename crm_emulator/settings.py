@@ -1,0 +1,21 @@
+"""Settings for the emulator's own server process (`manage.py run_emulator`).
+
+The portal's settings with the emulator's URLs and a bare middleware stack: the
+emulator is an API server, so it has no sessions, CSRF or templates of the portal.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+
+from portal.settings import *  # noqa: F403
+
+ROOT_URLCONF = "crm_emulator.urls"
+MIDDLEWARE = ["crm_emulator.middleware.ApiErrorMiddleware"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "crm_emulator"]
+ALLOWED_HOSTS = ["*"]
+SECURE_SSL_REDIRECT = False
+APPEND_SLASH = False
+
+EMULATOR_ADMIN_TOKEN = os.environ.get("EMULATOR_ADMIN_TOKEN", "")
+EMULATOR_ALLOW_HTTP = env_bool("EMULATOR_ALLOW_HTTP")  # noqa: F405

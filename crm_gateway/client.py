@@ -1,0 +1,48 @@
+"""The process's pooled HTTP connection to the CRM.
+
+One `httpx2.AsyncClient` per event loop: a production process runs one loop, so it
+shares one pool; test clients that run each request in a fresh loop get their own.
+"""
+
+import asyncio
+import weakref
+
+import httpx2 as httpx
+from django.conf import settings
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+    weakref.WeakKeyDictionary()
+)
+# Tests inject a transport (httpx2.MockTransport) here to produce faults the emulator cannot.
+transport_override: httpx.AsyncBaseTransport | None = None
+
+
+def _new_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=transport_override,
+        timeout=httpx.Timeout(
+            settings.ONECRM_TIMEOUT, connect=settings.ONECRM_CONNECT_TIMEOUT, pool=5.0
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.ONECRM_MAX_CONNECTIONS,
+            max_keepalive_connections=settings.ONECRM_MAX_CONNECTIONS,
+            keepalive_expiry=30.0,
+        ),
+        follow_redirects=False,
+        headers={"User-Agent": "onecrm-portal/0.1"},
+    )
+
+
+def get_http_client() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = _clients[loop] = _new_client()
+    return client
+
+
+async def close_http_client() -> None:
+    loop = asyncio.get_running_loop()
+    client = _clients.pop(loop, None)
+    if client is not None:
+        await client.aclose()

@@ -1,0 +1,89 @@
+"""Start and drive the 1CRM emulator as a real server for tests and benchmarks."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_TOKEN = "emulator-admin-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class EmulatorServer:
+    port: int
+    process: subprocess.Popen
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/1crm/api.php"
+
+    def control(self, method: str, path: str, **kwargs) -> httpx.Response:
+        """Call the emulator's admin-only control API (faults, switches, request log)."""
+        response = httpx.request(
+            method,
+            f"{self.base_url}/__emulator__/{path}",
+            headers={"X-Emulator-Admin": ADMIN_TOKEN},
+            timeout=10,
+            **kwargs,
+        )
+        response.raise_for_status()
+        return response
+
+    def reset_controls(self) -> None:
+        self.control("POST", "reset")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_emulator(data_dir: Path, extra_env: dict[str, str] | None = None) -> EmulatorServer:
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "PORTAL_DATA_DIR": str(data_dir),
+        "EMULATOR_DATABASE_URL": f"sqlite:///{data_dir / 'emulator.sqlite3'}",
+        "EMULATOR_ADMIN_TOKEN": ADMIN_TOKEN,
+        "EMULATOR_ALLOW_HTTP": "1",
+        **(extra_env or {}),
+    }
+    # The emulator never shares the suite's PostgreSQL database.
+    env.pop("DATABASE_URL", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "seed_emulator", "--reset"], env=env, check=True, cwd=ROOT)
+    port = free_port()
+    process = subprocess.Popen([*manage, "run_emulator", "--port", str(port)], env=env, cwd=ROOT)
+    server = EmulatorServer(port=port, process=process, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the emulator exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{server.api_url}/version", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError("the emulator did not answer /version within 30 seconds")

@@ -1,0 +1,70 @@
+"""Production settings refuse to start without their secrets, and say why."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# What the test process sets for itself, and production never has.
+DEV_ONLY = {"DEBUG", "DJANGO_SETTINGS_MODULE", "PORTAL_DATA_DIR"}
+
+PRODUCTION_ENV = {
+    "SECRET_KEY": "a-long-random-production-secret-key-for-the-settings-test-0123456789",
+    "ONECRM_API_URL": "https://crm.example.com/1crm/api.php",
+    "ALLOWED_HOSTS": "portal.example.com",
+}
+
+
+def import_settings(env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {*DEV_ONLY, *PRODUCTION_ENV}}
+    return subprocess.run(
+        [sys.executable, "-c", "import portal.settings"],
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_settings_start_with_their_secrets():
+    result = import_settings(PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_settings_refuse_to_start_without_secret_key():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    result = import_settings(env)
+    assert result.returncode == 2
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_settings_refuse_to_start_without_crm_url():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "ONECRM_API_URL"}
+    result = import_settings(env)
+    assert result.returncode == 2
+    assert "ONECRM_API_URL is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_data_access_mode_is_refused():
+    result = import_settings({**PRODUCTION_ENV, "ONECRM_DATA_ACCESS": "everything"})
+    assert result.returncode == 2
+    assert "ONECRM_DATA_ACCESS" in result.stderr
+
+
+def test_deploy_check_is_clean_with_production_settings():
+    base = {k: v for k, v in os.environ.items() if k not in DEV_ONLY}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env={**base, **PRODUCTION_ENV},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNINGS" not in result.stdout + result.stderr
