@@ -1,0 +1,20 @@
+"""gunicorn settings for production: native ASGI workers serving portal.asgi.
+
+Every value can be overridden with the usual GUNICORN_CMD_ARGS or the variables below.
+"""
+
+import os
+
+wsgi_app = "portal.asgi:application"
+worker_class = "asgi"
+bind = os.environ.get("BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# One ASGI worker serves many customers at once; the CRM is the bottleneck, not the CPU.
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Trust X-Forwarded-* only from the proxy addresses the operator names.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"
+errorlog = "-"
