@@ -1,16 +1,24 @@
 """The process's pooled HTTP connection to the CRM.
 
-One `httpx2.AsyncClient` per event loop: a production process runs one loop, so it
-shares one pool; test clients that run each request in a fresh loop get their own.
+One `httpx2.AsyncClient` per event loop, created lazily: a production process runs one
+loop, so it shares one keep-alive pool; test clients that run each request in a fresh
+loop get their own. The ASGI lifespan (portal/asgi.py) closes it on shutdown.
+
+Timeouts are set per request (see `crm_gateway.rest`), so a settings change (tests) or
+the remaining overall deadline is always honoured; the API base is read per request too.
 """
 
+from __future__ import annotations
+
 import asyncio
+import contextlib
 import weakref
+from collections.abc import Iterator
 
 import httpx2 as httpx
 from django.conf import settings
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
 )
 # Tests inject a transport (httpx2.MockTransport) here to produce faults the emulator cannot.
@@ -29,6 +37,8 @@ def _new_client() -> httpx.AsyncClient:
             keepalive_expiry=30.0,
         ),
         follow_redirects=False,
+        # Never pick up proxies or .netrc credentials from the environment.
+        trust_env=False,
         headers={"User-Agent": "onecrm-portal/0.1"},
     )
 
@@ -46,3 +56,21 @@ async def close_http_client() -> None:
     client = _clients.pop(loop, None)
     if client is not None:
         await client.aclose()
+
+
+@contextlib.contextmanager
+def use_transport(transport: httpx.AsyncBaseTransport | None) -> Iterator[None]:
+    """Route this process's CRM traffic through `transport` (tests), then restore.
+
+    Clients built before are dropped (not closed: they may belong to a finished loop),
+    so the next call builds a client with the injected transport.
+    """
+    global transport_override
+    previous = transport_override
+    transport_override = transport
+    _clients.clear()
+    try:
+        yield
+    finally:
+        transport_override = previous
+        _clients.clear()

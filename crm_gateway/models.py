@@ -1,0 +1,598 @@
+"""Typed views of what the CRM returns: tolerant of unknown and missing optional fields.
+
+Every model keeps the fields it does not know in `extra`; a missing or empty field is
+None; money is `Decimal` (never float); a value of the wrong type is None, not a crash.
+A reply missing what makes it meaningful (a record without an id) is a `BadReply`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import types
+import typing
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar, Self
+
+from crm_gateway.errors import BadReply
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        value = repr(value)  # shortest round-trip text: 0.1 stays 0.1
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def to_str(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value)
+    return text if text != "" else None
+
+
+def to_int(value: Any) -> int | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        number = to_decimal(value)
+        return int(number) if number is not None and number == number.to_integral() else None
+
+
+def to_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    return None
+
+
+def to_date(value: Any) -> dt.date | None:
+    text = to_str(value)
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def to_datetime(value: Any) -> dt.datetime | None:
+    """CRM datetimes are `Y-m-d H:i:s` in GMT."""
+    text = to_str(value)
+    if not text:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def to_str_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(item) for item in value if item is not None]
+    return []
+
+
+_CONVERTERS: dict[Any, Any] = {
+    str: to_str,
+    Decimal: to_decimal,
+    int: to_int,
+    bool: to_bool,
+    dt.date: to_date,
+    dt.datetime: to_datetime,
+}
+
+
+def _converter(annotation: Any) -> Any:
+    """The converter for `X | None` (or `X`); None for fields set up by hand."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        inner = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        annotation = inner[0] if len(inner) == 1 else None
+    return _CONVERTERS.get(annotation)
+
+
+class Parsed:
+    """Mixin: `from_json` maps known keys through converters, the rest into `extra`."""
+
+    extra: dict[str, Any]
+    _MANUAL: ClassVar[frozenset[str]] = frozenset({"extra"})
+
+    @classmethod
+    def _fields(cls) -> dict[str, Any]:
+        cache = cls.__dict__.get("_field_converters")
+        if cache is None:
+            hints = typing.get_type_hints(cls)
+            cache = {
+                f.name: _converter(hints[f.name])
+                for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if f.name not in cls._MANUAL
+            }
+            cls._field_converters = cache  # type: ignore[attr-defined]
+        return cache
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        known: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        converters = cls._fields()
+        for key, value in data.items():
+            target = "display" if key == "_display" else key
+            if target in converters and converters[target] is not None:
+                known[target] = converters[target](value)
+            elif target not in converters:
+                extra[key] = value
+        return known, extra
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            raise BadReply(f"expected an object for {cls.__name__}", status=200)
+        known, extra = cls._convert(data)
+        return cls(**known, extra=extra)  # type: ignore[call-arg]
+
+
+# --- Records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record(Parsed):
+    """Any CRM record. `MODEL` names the CRM model the class reads."""
+
+    MODEL: ClassVar[str] = ""
+    id: str = ""
+    name: str | None = None
+    display: str | None = None
+    date_entered: dt.datetime | None = None
+    date_modified: dt.datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        record = super().from_json(data)
+        if not record.id:
+            raise BadReply(f"a {cls.MODEL or 'record'} without an id", status=200)
+        return record
+
+    @property
+    def label(self) -> str:
+        return self.display or self.name or self.id
+
+
+@dataclass(frozen=True)
+class Invoice(Record):
+    MODEL: ClassVar[str] = "Invoice"
+    prefix: str | None = None
+    invoice_number: str | None = None
+    full_number: str | None = None
+    invoice_date: dt.date | None = None
+    due_date: dt.date | None = None
+    amount: Decimal | None = None
+    amount_due: Decimal | None = None
+    currency_id: str | None = None
+    exchange_rate: Decimal | None = None
+    shipping_stage: str | None = None
+    cancelled: bool | None = None
+    terms: str | None = None
+    purchase_order_num: str | None = None
+    billing_account_id: str | None = None
+    billing_contact_id: str | None = None
+    from_quote_id: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Quote(Record):
+    MODEL: ClassVar[str] = "Quote"
+    prefix: str | None = None
+    quote_number: str | None = None
+    full_number: str | None = None
+    quote_stage: str | None = None
+    amount: Decimal | None = None
+    valid_until: dt.date | None = None
+    currency_id: str | None = None
+    exchange_rate: Decimal | None = None
+    terms: str | None = None
+    shipping_provider: str | None = None
+    billing_account_id: str | None = None
+    billing_contact_id: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Document(Record):
+    MODEL: ClassVar[str] = "Document"
+    document_name: str | None = None
+    document_revision_id: str | None = None
+    filename: str | None = None
+    file_mime_type: str | None = None
+    category_id: str | None = None
+    status_id: str | None = None
+    description: str | None = None
+    account_id: str | None = None
+    contact_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentRevision(Record):
+    MODEL: ClassVar[str] = "DocumentRevision"
+    document_id: str | None = None
+    revision: str | None = None
+    filename: str | None = None
+    file_mime_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Note(Record):
+    MODEL: ClassVar[str] = "Note"
+    description: str | None = None
+    filename: str | None = None
+    file_mime_type: str | None = None
+    parent_type: str | None = None
+    parent_id: str | None = None
+    portal_flag: bool | None = None
+    contact_id: str | None = None
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Payment(Record):
+    MODEL: ClassVar[str] = "Payment"
+    full_number: str | None = None
+    payment_type: str | None = None
+    amount: Decimal | None = None
+    applied_amount: Decimal | None = None
+    payment_date: dt.date | None = None
+    currency_id: str | None = None
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Account(Record):
+    MODEL: ClassVar[str] = "Account"
+    account_type: str | None = None
+    email1: str | None = None
+    phone_office: str | None = None
+    website: str | None = None
+    billing_address_city: str | None = None
+    billing_address_country: str | None = None
+    currency_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Contact(Record):
+    MODEL: ClassVar[str] = "Contact"
+    salutation: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    email1: str | None = None
+    email2: str | None = None
+    phone_work: str | None = None
+    primary_account_id: str | None = None
+    portal_active: bool | None = None
+    portal_name: str | None = None
+
+
+MODEL_CLASSES: dict[str, type[Record]] = {
+    cls.MODEL: cls
+    for cls in (Invoice, Quote, Document, DocumentRevision, Note, Payment, Account, Contact)
+}
+
+
+@dataclass(frozen=True)
+class Page[T]:
+    """One page of a list: `total` is the CRM's count, ignoring offset and limit."""
+
+    records: list[T]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + self.limit < self.total
+
+
+# --- Tally -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineItem(Parsed):
+    _MANUAL: ClassVar[frozenset[str]] = frozenset({"extra", "components"})
+    name: str | None = None
+    quantity: Decimal | None = None
+    unit_price: Decimal | None = None
+    ext_price: Decimal | None = None
+    is_comment: bool | None = None
+    sum_of_components: bool | None = None
+    mfr_part_no: str | None = None
+    serial_no: str | None = None
+    components: list[Any] = field(default_factory=list)  # list[LineItem]
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            raise BadReply("expected an object for a line item", status=200)
+        known, extra = cls._convert(data)
+        components = [cls.from_json(item) for item in _list(extra.pop("components", []))]
+        return cls(**known, components=components, extra=extra)
+
+
+@dataclass(frozen=True)
+class Adjustment(Parsed):
+    type: str | None = None
+    name: str | None = None
+    rate: Decimal | None = None
+    value: Decimal | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class TallyGroup(Parsed):
+    _MANUAL: ClassVar[frozenset[str]] = frozenset({"extra", "line_items", "adjusts"})
+    name: str | None = None
+    subtotal: Decimal | None = None
+    total: Decimal | None = None
+    line_items: list[LineItem] = field(default_factory=list)
+    adjusts: list[Adjustment] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            raise BadReply("expected an object for a line group", status=200)
+        known, extra = cls._convert(data)
+        items = [LineItem.from_json(item) for item in _list(extra.pop("line_items", []))]
+        adjusts = [Adjustment.from_json(item) for item in _list(extra.pop("adjusts", []))]
+        return cls(**known, line_items=items, adjusts=adjusts, extra=extra)
+
+
+@dataclass(frozen=True)
+class Tax(Parsed):
+    name: str | None = None
+    rate: Decimal | None = None
+    amount: Decimal | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class TallyTotals(Parsed):
+    _MANUAL: ClassVar[frozenset[str]] = frozenset({"extra", "taxes"})
+    subtotal: Decimal | None = None
+    discount: Decimal | None = None
+    shipping: Decimal | None = None
+    shipping_taxed: Decimal | None = None
+    total: Decimal | None = None
+    taxes: list[Tax] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            data = {}
+        known, extra = cls._convert(data)
+        taxes = [Tax.from_json(item) for item in _list(extra.pop("taxes", []))]
+        return cls(**known, taxes=taxes, extra=extra)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """`/tally/{model}/{id}`: the parent record (as a dict), its line groups and totals."""
+
+    record: dict[str, Any]
+    groups: list[TallyGroup]
+    totals: TallyTotals
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Tally:
+        record = data.get("record")
+        if not isinstance(record, dict):
+            raise BadReply("a tally without its record", status=200)
+        groups = [TallyGroup.from_json(group) for group in _list(data.get("groups"))]
+        return cls(record=record, groups=groups, totals=TallyTotals.from_json(data.get("totals")))
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadReply("expected a list", status=200)
+    return value
+
+
+# --- Files, identity, metadata ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileInfo(Parsed):
+    """`/files/info`. `temp_url` is dropped on purpose: bytes only flow through the portal."""
+
+    _MANUAL: ClassVar[frozenset[str]] = frozenset({"extra", "mimetype"})
+    name: str | None = None
+    size: int | None = None
+    mimetype: str | None = None
+    modified: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            raise BadReply("expected an object for file info", status=200)
+        known, extra = cls._convert(data)
+        mimetype = to_str(extra.pop("mimetype", None) or extra.pop("mime_type", None))
+        extra.pop("temp_url", None)
+        extra.pop("mime_type", None)
+        return cls(**known, mimetype=mimetype, extra=extra)
+
+
+@dataclass(frozen=True)
+class Me(Parsed):
+    """`/me`: a user (`Users:1`) or, with a contact's token, the contact (`Contacts:<id>`)."""
+
+    _MANUAL: ClassVar[frozenset[str]] = frozenset({"extra", "groups"})
+    id: str | None = None
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    role: str | None = None
+    email: str | None = None
+    timezone: str | None = None
+    primary_account_id: str | None = None
+    groups: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            raise BadReply("expected an object for /me", status=200)
+        known, extra = cls._convert(data)
+        groups = to_str_list(extra.pop("groups", None))
+        return cls(**known, groups=groups, extra=extra)
+
+    @property
+    def kind(self) -> str:
+        """'Contacts' or 'Users' (the part of `id` before the colon)."""
+        return (self.id or "").partition(":")[0]
+
+    @property
+    def record_id(self) -> str:
+        return (self.id or "").partition(":")[2]
+
+
+@dataclass(frozen=True)
+class Version(Parsed):
+    _MANUAL: ClassVar[frozenset[str]] = frozenset({"extra", "products"})
+    version: str | None = None
+    authenticated: bool | None = None
+    products: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            raise BadReply("expected an object for /version", status=200)
+        known, extra = cls._convert(data)
+        return cls(**known, products=to_str_list(extra.pop("products", None)), extra=extra)
+
+
+@dataclass(frozen=True)
+class Currency(Parsed):
+    name: str | None = None
+    iso4217: str | None = None
+    symbol: str | None = None
+    significant_digits: int | None = None
+    symbol_place_after: bool | None = None
+    space_separate: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Locale(Parsed):
+    _MANUAL: ClassVar[frozenset[str]] = frozenset(
+        {"extra", "number_format", "base_currency", "address_format"}
+    )
+    date_format: str | None = None
+    time_format: str | None = None
+    timezone: str | None = None
+    decimal_separator: str | None = None
+    group_separator: str | None = None
+    address_format: dict[str, Any] = field(default_factory=dict)
+    base_currency: Currency | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            raise BadReply("expected an object for /meta/locale", status=200)
+        known, extra = cls._convert(data)
+        numbers = extra.pop("number_format", None)
+        numbers = numbers if isinstance(numbers, dict) else {}
+        currency = extra.pop("base_currency", None)
+        address = extra.pop("address_format", None)
+        return cls(
+            **known,
+            decimal_separator=to_str(numbers.get("dec_sep")),
+            group_separator=to_str(numbers.get("grp_sep")),
+            address_format=address if isinstance(address, dict) else {},
+            base_currency=Currency.from_json(currency) if isinstance(currency, dict) else None,
+            extra=extra,
+        )
+
+
+@dataclass(frozen=True)
+class FieldMeta:
+    name: str
+    type: str | None
+    label: str | None
+    options: Any
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FilterMeta:
+    name: str
+    type: str | None
+    label: str | None
+    id_name: str | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelFields:
+    """`/meta/fields/{model}`: field and filter definitions (lists or name-keyed maps)."""
+
+    fields: dict[str, FieldMeta]
+    filters: dict[str, FilterMeta]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelFields:
+        def entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
+            if isinstance(value, dict):
+                return [
+                    (str(value_dict.get("name") or key), value_dict)
+                    for key, value_dict in value.items()
+                    if isinstance(value_dict, dict)
+                ]
+            if isinstance(value, list):
+                return [(str(item.get("name")), item) for item in value if isinstance(item, dict)]
+            return []
+
+        fields = {
+            name: FieldMeta(
+                name,
+                to_str(raw.get("type")),
+                to_str(raw.get("label") or raw.get("vname")),
+                raw.get("options"),
+                raw,
+            )
+            for name, raw in entries(data.get("fields"))
+            if name and name != "None"
+        }
+        filters = {
+            name: FilterMeta(
+                name,
+                to_str(raw.get("type")),
+                to_str(raw.get("label") or raw.get("vname")),
+                to_str(raw.get("id_name")),
+                raw,
+            )
+            for name, raw in entries(data.get("filters"))
+            if name and name != "None"
+        }
+        return cls(fields=fields, filters=filters)

@@ -1,0 +1,354 @@
+"""The one place that talks HTTP to the CRM: URLs, headers, timeouts, retries, errors.
+
+Every call has an overall deadline (ONECRM_DEADLINE) on top of httpx's connect/read/pool
+timeouts; retries (exponential backoff with full jitter, honouring a capped Retry-After)
+happen only for idempotent methods, only on connection errors, 429, 502, 503 and 504,
+and only while they fit in the deadline. A POST is never retried for a transient fault.
+
+A 401 gets one second chance after the credential renews itself: the CRM refused the
+request before processing it, so resending is safe even for a POST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx2 as httpx
+from django.conf import settings
+
+from crm_gateway import errors
+from crm_gateway.calllog import CallRecord, record_call
+from crm_gateway.client import get_http_client
+
+if TYPE_CHECKING:
+    from crm_gateway.credentials import Credential
+    from crm_gateway.streaming import CrmStream
+
+logger = logging.getLogger("crm_gateway")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+OVERRIDABLE_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
+# How much of an error body is read: enough for the CRM's JSON, never a whole file.
+MAX_ERROR_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_delay: float = 0.1
+    max_delay: float = 2.0
+    max_retry_after: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+retry_policy = RetryPolicy()
+
+QueryParams = Sequence[tuple[str, str]]
+_ACCEPT_LANGUAGE = re.compile(r"^[A-Za-z0-9,;=.\- *]{1,200}$")
+_JWT_LIKE = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
+_BEARER = re.compile(r"(?i)(bearer|basic)\s+[\w.~+/=-]{8,}")
+
+
+def api_path(*segments: str) -> str:
+    """'/data/Invoice/<id>' with every segment percent-encoded: nothing can add a path."""
+    return "/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+def clean_accept_language(value: str | None) -> str | None:
+    if value and _ACCEPT_LANGUAGE.match(value):
+        return value
+    return None
+
+
+def scrub(text: str, secrets: Sequence[str] = ()) -> str:
+    """Remove anything that looks like a credential from text the CRM sent back."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    text = _JWT_LIKE.sub("[redacted]", text)
+    return _BEARER.sub(r"\1 [redacted]", text)[:500]
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _is_reconnectable(exc: httpx.TransportError) -> bool:
+    """Connection errors (refused, reset, closed before an answer, connect timeout)."""
+    return isinstance(
+        exc, httpx.NetworkError | httpx.RemoteProtocolError | httpx.ConnectTimeout
+    ) and not isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout)
+
+
+def error_from_response(
+    response: httpx.Response, body: bytes, method: str, path: str, secrets: Sequence[str] = ()
+) -> errors.CrmStatusError:
+    status = response.status_code
+    fields: dict[str, str] = {}
+    try:
+        payload = httpx.Response(200, content=body).json() if body else None
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        for key in ("error", "message", "hint"):
+            value = payload.get(key)
+            if isinstance(value, str):
+                fields[key] = scrub(value, secrets)
+        if "message" not in fields and isinstance(payload.get("error_description"), str):
+            fields["message"] = scrub(payload["error_description"], secrets)
+    else:
+        fields["error"] = "unexpected_reply"
+    kwargs: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "error": fields.get("error", ""),
+        "crm_message": fields.get("message", ""),
+        "hint": fields.get("hint", ""),
+        "status": status,
+    }
+    cls = errors.error_class_for(status)
+    if cls is errors.RateLimited:
+        return errors.RateLimited(
+            "the CRM asks to slow down",
+            retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+            **kwargs,
+        )
+    return cls("the CRM refused the request", **kwargs)
+
+
+@dataclass
+class _Call:
+    method: str
+    path: str
+    credential: Credential | None
+    params: QueryParams | None
+    json_body: Any
+    form_body: Mapping[str, str] | None
+    accept_language: str | None
+    extra_headers: Mapping[str, str] | None
+    stream: bool
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self.credential.secrets() if self.credential is not None else ()
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    try:
+        return response.content[:MAX_ERROR_BODY]  # already read (mock transports)
+    except httpx.ResponseNotRead:
+        pass
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) > MAX_ERROR_BODY:
+            break
+    return bytes(body)
+
+
+async def _send(call: _Call) -> httpx.Response:
+    """Send with deadline, retries and one re-authentication; return a 200 response.
+
+    For a streaming call the returned response's body is not read yet: the caller
+    must close it.
+    """
+    method = call.method.upper()
+    deadline = time.monotonic() + settings.ONECRM_DEADLINE
+    policy = retry_policy
+    retryable_method = method in IDEMPOTENT_METHODS
+    reauthenticated = False
+    attempt = 0
+    client = get_http_client()
+    url = settings.ONECRM_API_URL.rstrip("/") + call.path
+    while True:
+        attempt += 1
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise errors.CrmTimeout(
+                "no answer from the CRM within the deadline", method=method, path=call.path
+            )
+        headers = {"Accept": "application/json" if not call.stream else "*/*"}
+        if call.stream:
+            # Raw bytes: Content-Length then is the file's size, and nothing is decoded.
+            headers["Accept-Encoding"] = "identity"
+        language = clean_accept_language(call.accept_language)
+        if language:
+            headers["Accept-Language"] = language
+        authorization = None
+        if call.credential is not None:
+            authorization = await call.credential.authorization()
+            if authorization:
+                headers["Authorization"] = authorization
+        wire_method = method
+        if settings.ONECRM_METHOD_OVERRIDE and method in OVERRIDABLE_METHODS:
+            wire_method = "POST"
+            headers["X-HTTP-Method-Override"] = method
+        if call.extra_headers:
+            headers.update(call.extra_headers)
+        timeout = httpx.Timeout(
+            connect=min(settings.ONECRM_CONNECT_TIMEOUT, remaining),
+            read=min(settings.ONECRM_TIMEOUT, remaining),
+            write=min(settings.ONECRM_TIMEOUT, remaining),
+            pool=min(5.0, remaining),
+        )
+        request = client.build_request(
+            wire_method,
+            url,
+            params=list(call.params) if call.params else None,
+            json=call.json_body,
+            data=dict(call.form_body) if call.form_body is not None else None,
+            headers=headers,
+            timeout=timeout,
+        )
+        started = time.monotonic()
+        status: int | None = None
+        failure: errors.CrmError | None = None
+        retry_delay: float | None = None
+        response: httpx.Response | None = None
+        body = b""
+        try:
+            async with asyncio.timeout(remaining):
+                response = await client.send(request, stream=True)
+                status = response.status_code
+                if status != 200 or not call.stream:
+                    # Small JSON replies are read inside the deadline.
+                    body = await (_read_capped(response) if status != 200 else response.aread())
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            if response is not None:
+                await response.aclose()
+            failure = errors.CrmTimeout(
+                f"the CRM did not answer in time ({type(exc).__name__})",
+                method=method,
+                path=call.path,
+            )
+            if isinstance(exc, httpx.ConnectTimeout):
+                retry_delay = policy.backoff(attempt)
+        except httpx.TransportError as exc:
+            if response is not None:
+                await response.aclose()
+            failure = errors.CrmConnectionError(
+                f"could not reach the CRM ({type(exc).__name__})", method=method, path=call.path
+            )
+            if _is_reconnectable(exc):
+                retry_delay = policy.backoff(attempt)
+        elapsed = time.monotonic() - started
+        record_call(
+            CallRecord(
+                method=method,
+                path=call.path,
+                status=status,
+                elapsed=elapsed,
+                attempt=attempt,
+                credential=call.credential.kind if call.credential else "anonymous",
+            )
+        )
+        logger.info(
+            "crm %s %s -> %s in %.0f ms (attempt %d)",
+            method,
+            call.path,
+            status if status is not None else type(failure).__name__,
+            elapsed * 1000,
+            attempt,
+        )
+        if response is not None and failure is None:
+            if status == 200:
+                return response
+            await response.aclose()
+            failure = error_from_response(response, body, method, call.path, call.secrets)
+            if (
+                status == 401
+                and not reauthenticated
+                and call.credential is not None
+                and authorization
+                and await call.credential.renew(authorization)
+            ):
+                reauthenticated = True
+                continue
+            if status in RETRY_STATUSES:
+                if isinstance(failure, errors.RateLimited) and failure.retry_after is not None:
+                    retry_delay = min(failure.retry_after, policy.max_retry_after)
+                else:
+                    retry_delay = policy.backoff(attempt)
+        assert failure is not None
+        if (
+            retry_delay is None
+            or not retryable_method
+            or attempt >= policy.attempts
+            or time.monotonic() + retry_delay >= deadline
+        ):
+            raise failure
+        await asyncio.sleep(retry_delay)
+
+
+def _decode_json(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        raise errors.BadReply(
+            "the CRM's reply is not JSON", method=method, path=path, status=200
+        ) from None
+    if not isinstance(payload, dict):
+        raise errors.BadReply(
+            "the CRM's reply is not a JSON object", method=method, path=path, status=200
+        )
+    return payload
+
+
+async def call_json(
+    method: str,
+    path: str,
+    *,
+    credential: Credential | None = None,
+    params: QueryParams | None = None,
+    json: Any = None,
+    form: Mapping[str, str] | None = None,
+    accept_language: str | None = None,
+) -> dict[str, Any]:
+    """One JSON call: the decoded object, or a typed `CrmError`."""
+    call = _Call(method, path, credential, params, json, form, accept_language, None, False)
+    response = await _send(call)
+    return _decode_json(response, method.upper(), path)
+
+
+@contextlib.asynccontextmanager
+async def open_stream(
+    method: str,
+    path: str,
+    *,
+    credential: Credential | None = None,
+    params: QueryParams | None = None,
+    accept_language: str | None = None,
+) -> AsyncIterator[CrmStream]:
+    """Raw bytes, chunk by chunk; the upstream response is closed when the block ends."""
+    from crm_gateway.streaming import CrmStream
+
+    call = _Call(method, path, credential, params, None, None, accept_language, None, True)
+    response = await _send(call)
+    stream = CrmStream(response, method=method.upper(), path=path)
+    try:
+        yield stream
+    finally:
+        await stream.aclose()

@@ -1,0 +1,165 @@
+"""Whose data a contact may see, decided by the portal whatever the credential.
+
+`ContactScope` is what every contact-facing gateway call takes (never raw ids).
+Each model has a `ScopeRule`: the filters added to every list call, and the check every
+returned record must pass before the portal renders it or fetches its bytes. Records
+that passed are wrapped in `CheckedRecord`, which only the gateway can construct.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crm_gateway.errors import NotFound
+from crm_gateway.models import Record
+from crm_gateway.query import Filter
+
+if TYPE_CHECKING:
+    from crm_gateway.credentials import ContactCredential
+
+RECORD_ID = re.compile(r"^[0-9a-f-]{1,64}$")
+
+
+def check_record_id(value: object) -> str:
+    """Ids are UUID-like; anything else is NotFound before any network call."""
+    if not isinstance(value, str) or not RECORD_ID.match(value):
+        raise NotFound("no such record")
+    return value
+
+
+@dataclass(frozen=True)
+class ContactScope:
+    """The signed-in contact on whose behalf the gateway calls the CRM."""
+
+    contact_id: str
+    account_id: str | None
+    credential: ContactCredential | None = field(default=None, repr=False, compare=False)
+    accept_language: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.contact_id, str) or not RECORD_ID.match(self.contact_id):
+            raise ValueError("contact_id is not a record id")
+        if self.account_id is not None and not RECORD_ID.match(self.account_id):
+            raise ValueError("account_id is not a record id")
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.contact_id, self.account_id)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _same(value: Any, expected: str | None) -> bool:
+    return expected is not None and isinstance(value, str) and value == expected
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    """fields: what the check reads (always requested); filters: added to list calls
+    (None: nothing of this model is visible to the contact, so no call is made)."""
+
+    fields: tuple[str, ...]
+    filters: Callable[[ContactScope], list[Filter] | None]
+    allows: Callable[[ContactScope, Mapping[str, Any]], bool]
+
+
+def _billed(scope: ContactScope) -> list[Filter]:
+    if scope.account_id:
+        return [Filter("billing_account_id", scope.account_id)]
+    return [Filter("billing_contact_id", scope.contact_id)]
+
+
+def _billed_ok(scope: ContactScope, data: Mapping[str, Any]) -> bool:
+    if scope.account_id:
+        return _same(data.get("billing_account_id"), scope.account_id)
+    return _same(data.get("billing_contact_id"), scope.contact_id)
+
+
+def _linked(scope: ContactScope) -> list[Filter]:
+    if scope.account_id:
+        return [Filter("account_id", scope.account_id)]
+    return [Filter("contact_id", scope.contact_id)]
+
+
+def _linked_ok(scope: ContactScope, data: Mapping[str, Any]) -> bool:
+    return _same(data.get("account_id"), scope.account_id) or _same(
+        data.get("contact_id"), scope.contact_id
+    )
+
+
+def _note_filters(scope: ContactScope) -> list[Filter]:
+    return [*_linked(scope), Filter("portal_flag", "1")]
+
+
+def _note_ok(scope: ContactScope, data: Mapping[str, Any]) -> bool:
+    # Only notes the CRM's users marked for customers, linked to the contact or account.
+    return _truthy(data.get("portal_flag")) and _linked_ok(scope, data)
+
+
+def _account_ok(scope: ContactScope, data: Mapping[str, Any]) -> bool:
+    return _same(data.get("id"), scope.account_id)
+
+
+def _contact_ok(scope: ContactScope, data: Mapping[str, Any]) -> bool:
+    return _same(data.get("id"), scope.contact_id)
+
+
+def _no_list(scope: ContactScope) -> list[Filter]:
+    raise AssertionError("own-record models are never listed")  # guarded by the allow-list
+
+
+SCOPE_RULES: dict[str, ScopeRule] = {
+    "Invoice": ScopeRule(("billing_account_id", "billing_contact_id"), _billed, _billed_ok),
+    "Quote": ScopeRule(("billing_account_id", "billing_contact_id"), _billed, _billed_ok),
+    "Document": ScopeRule(("account_id", "contact_id"), _linked, _linked_ok),
+    "Note": ScopeRule(("account_id", "contact_id", "portal_flag"), _note_filters, _note_ok),
+    "Payment": ScopeRule(
+        ("account_id",),
+        lambda scope: [Filter("account_id", scope.account_id)] if scope.account_id else None,
+        lambda scope, data: _same(data.get("account_id"), scope.account_id),
+    ),
+    "Account": ScopeRule((), _no_list, _account_ok),
+    "Contact": ScopeRule((), _no_list, _contact_ok),
+    # A revision belongs to a document: checked through its parent (see the gateway).
+    "DocumentRevision": ScopeRule(("document_id",), lambda scope: [], lambda scope, data: False),
+}
+
+
+_SEAL = object()
+
+
+class CheckedRecord[T: Record]:
+    """A record that passed the scope check for one contact. Only the gateway makes these.
+
+    The bytes of a file or a PDF can only be fetched with the staff credential from one
+    of these, and only for the same contact it was checked for.
+    """
+
+    __slots__ = ("_scope_key", "model", "record")
+
+    def __init__(self, record: T, scope: ContactScope, seal: object) -> None:
+        if seal is not _SEAL:
+            raise TypeError("CheckedRecord is made by the gateway, after the scope check")
+        self.record: T = record
+        self.model: str = record.MODEL
+        self._scope_key = scope.key
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    def belongs_to(self, scope: ContactScope) -> bool:
+        return self._scope_key == scope.key
+
+    def __repr__(self) -> str:
+        return f"<CheckedRecord {self.model} {self.id}>"
+
+
+def seal[T: Record](record: T, scope: ContactScope) -> CheckedRecord[T]:
+    """For crm_gateway.gateway only: wrap a record that has just passed the check."""
+    return CheckedRecord(record, scope, _SEAL)
