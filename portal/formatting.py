@@ -1,0 +1,399 @@
+"""Money, numbers and dates the way the CRM is configured to show them.
+
+The CRM's `/meta/locale` says which decimal and group separators to use, where the
+currency symbol goes, how many decimal places money has and how dates are written (a PHP
+`date()` format). Everything here is pure: a `CrmLocale` in, text out. Money is Decimal
+from end to end (text from the CRM is parsed straight into Decimal, never through float).
+
+`aget_crm_locale(fetch)` caches the locale in Django's cache (per process with locmem,
+shared with Redis), so a page costs no extra CRM call once the cache is warm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django.core.cache import cache
+from django.utils import dates as names  # month and weekday names, translated
+
+logger = logging.getLogger(__name__)
+
+LOCALE_CACHE_KEY = "portal:crm-locale:v1"
+LOCALE_CACHE_SECONDS = 3600
+# When the CRM cannot say (down, or an odd reply), pages still render in this format.
+FALLBACK_CURRENCY_DIGITS = 2
+
+
+@dataclass(frozen=True)
+class Currency:
+    """How one currency is written: symbol, its place and the number of decimals."""
+
+    iso4217: str = ""
+    symbol: str = ""
+    significant_digits: int = FALLBACK_CURRENCY_DIGITS
+    symbol_place_after: bool = False
+    space_separate: bool = False
+    name: str = ""
+
+    @property
+    def sign(self) -> str:
+        return self.symbol or self.iso4217
+
+    @classmethod
+    def from_meta(cls, data: Mapping[str, Any] | None) -> Currency:
+        data = data or {}
+        return cls(
+            iso4217=_text(data.get("iso4217"))[:8],
+            symbol=_text(data.get("symbol"))[:8],
+            significant_digits=_digits(data.get("significant_digits")),
+            symbol_place_after=_flag(data.get("symbol_place_after")),
+            space_separate=_flag(data.get("space_separate")),
+            name=_text(data.get("name"))[:60],
+        )
+
+
+@dataclass(frozen=True)
+class CrmLocale:
+    dec_sep: str = "."
+    grp_sep: str = ","
+    date_format: str = "Y-m-d"
+    time_format: str = "H:i"
+    base_currency: Currency = field(default_factory=Currency)
+    # Other currencies the portal learnt about, by CRM id and by ISO code.
+    currencies: Mapping[str, Currency] = field(default_factory=dict)
+
+    @classmethod
+    def from_meta(cls, data: Mapping[str, Any] | None) -> CrmLocale:
+        """Build from a `/meta/locale` reply; anything missing or odd keeps the default."""
+        data = data if isinstance(data, Mapping) else {}
+        numbers = data.get("number_format")
+        numbers = numbers if isinstance(numbers, Mapping) else {}
+        default = cls()
+        dec_sep = _separator(numbers.get("dec_sep"), default.dec_sep)
+        grp_sep = _separator(numbers.get("grp_sep"), default.grp_sep, allow_empty=True)
+        if grp_sep == dec_sep:  # unreadable numbers: keep the CRM's decimal sign only
+            grp_sep = ""
+        base = data.get("base_currency")
+        return cls(
+            dec_sep=dec_sep,
+            grp_sep=grp_sep,
+            date_format=_format(data.get("date_format"), default.date_format),
+            time_format=_format(data.get("time_format"), default.time_format),
+            base_currency=Currency.from_meta(base if isinstance(base, Mapping) else None),
+        )
+
+    def with_currencies(self, currencies: Mapping[str, Currency]) -> CrmLocale:
+        return replace(self, currencies={**self.currencies, **currencies})
+
+    def currency(self, key: str | None) -> Currency:
+        """The currency for a record's `currency_id` (or ISO code); the base one if unknown.
+
+        An unknown id in a locale that knows other currencies gets the base currency's
+        layout with no symbol guess: better "1,234.50" than a wrong "€".
+        """
+        if not key or key == "-99":  # -99: 1CRM's id for the base currency
+            return self.base_currency
+        found = self.currencies.get(key)
+        if found is not None:
+            return found
+        if key == self.base_currency.iso4217:
+            return self.base_currency
+        return replace(self.base_currency, symbol="", iso4217="", name="")
+
+    def as_dict(self) -> dict[str, Any]:
+        """For Django's cache (plain data pickles across versions)."""
+        return {
+            "dec_sep": self.dec_sep,
+            "grp_sep": self.grp_sep,
+            "date_format": self.date_format,
+            "time_format": self.time_format,
+            "base_currency": _currency_dict(self.base_currency),
+            "currencies": {k: _currency_dict(v) for k, v in self.currencies.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CrmLocale:
+        return cls(
+            dec_sep=data["dec_sep"],
+            grp_sep=data["grp_sep"],
+            date_format=data["date_format"],
+            time_format=data["time_format"],
+            base_currency=Currency(**data["base_currency"]),
+            currencies={k: Currency(**v) for k, v in data.get("currencies", {}).items()},
+        )
+
+
+def _currency_dict(currency: Currency) -> dict[str, Any]:
+    return {
+        "iso4217": currency.iso4217,
+        "symbol": currency.symbol,
+        "significant_digits": currency.significant_digits,
+        "symbol_place_after": currency.symbol_place_after,
+        "space_separate": currency.space_separate,
+        "name": currency.name,
+    }
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value is True or (isinstance(value, int) and value == 1)
+
+
+def _digits(value: Any) -> int:
+    try:
+        digits = int(str(value).strip())
+    except (TypeError, ValueError):
+        return FALLBACK_CURRENCY_DIGITS
+    return digits if 0 <= digits <= 6 else FALLBACK_CURRENCY_DIGITS
+
+
+def _separator(value: Any, default: str, *, allow_empty: bool = False) -> str:
+    readable = isinstance(value, str) and len(value) <= 3 and not any(c.isdigit() for c in value)
+    if readable and (value or allow_empty):
+        return value
+    return default
+
+
+def _format(value: Any, default: str) -> str:
+    return value if isinstance(value, str) and 0 < len(value) <= 40 else default
+
+
+# --- Numbers and money -------------------------------------------------------------------
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A CRM amount as Decimal: text and ints parse exactly; anything else is None.
+
+    A float is converted through its shortest text form (no float arithmetic happens);
+    it should not occur, as the CRM sends amounts as text.
+    """
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        value = repr(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > 40:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _group(digits: str, separator: str) -> str:
+    if not separator or len(digits) <= 3:
+        return digits
+    head = len(digits) % 3 or 3
+    parts = [digits[:head]] + [digits[i : i + 3] for i in range(head, len(digits), 3)]
+    return separator.join(parts)
+
+
+def format_number(value: Any, locale: CrmLocale, places: int | None = None) -> str:
+    """1234.5 -> "1,234.5" (or "1.234,5"); `places` rounds half-up and pads with zeros.
+
+    Without `places`, trailing zeros after the decimal sign are dropped ("2.000" -> "2"),
+    which is how quantities read best. Not a number -> "".
+    """
+    number = to_decimal(value)
+    if number is None:
+        return ""
+    if places is not None:
+        number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    elif number == number.to_integral_value():
+        number = number.quantize(Decimal(1))
+    else:
+        number = number.normalize()
+    negative = number < 0
+    text = f"{abs(number):f}"
+    whole, _, fraction = text.partition(".")
+    result = _group(whole, locale.grp_sep)
+    if fraction:
+        result += locale.dec_sep + fraction
+    if negative and number != 0:
+        result = "-" + result
+    return result
+
+
+def format_money(value: Any, locale: CrmLocale, currency: Currency | str | None = None) -> str:
+    """An amount in a record's currency: "€1,234.50", "1.234,50 €", "-$3.00".
+
+    `currency` is a `Currency`, or a record's `currency_id` / ISO code looked up in the
+    locale. Rounded half-up to the currency's significant digits.
+    """
+    if not isinstance(currency, Currency):
+        currency = locale.currency(currency)
+    number = to_decimal(value)
+    if number is None:
+        return ""
+    text = format_number(abs(number), locale, currency.significant_digits)
+    sign = currency.sign
+    if sign:
+        gap = "\u00a0" if currency.space_separate or len(sign) > 1 else ""
+        text = f"{text}{gap}{sign}" if currency.symbol_place_after else f"{sign}{gap}{text}"
+    rounded = number.quantize(
+        Decimal(1).scaleb(-currency.significant_digits), rounding=ROUND_HALF_UP
+    )
+    return f"-{text}" if rounded < 0 else text
+
+
+def format_rate(value: Any, locale: CrmLocale) -> str:
+    """A tax or discount rate: "19 %" / "7.5 %"."""
+    text = format_number(value, locale)
+    return f"{text}\u00a0%" if text else ""
+
+
+# --- Dates -------------------------------------------------------------------------------
+
+
+def to_date(value: Any) -> dt.date | None:
+    """A CRM date ("Y-m-d" or "Y-m-d H:i:s") or a date/datetime as a date."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or len(value.strip()) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+
+
+def to_datetime(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, str) or len(value.strip()) < 10:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.strip()[:19])
+    except ValueError:
+        return None
+
+
+def _ordinal_suffix(day: int) -> str:
+    if 11 <= day % 100 <= 13:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+
+def php_date(moment: dt.datetime | dt.date, pattern: str) -> str:
+    """PHP `date()` for the format characters a CRM date or time format uses.
+
+    Unknown letters are copied as they are; a backslash escapes the next character.
+    """
+    when = moment if isinstance(moment, dt.datetime) else dt.datetime.combine(moment, dt.time())
+    hour12 = when.hour % 12 or 12
+    mapping = {
+        "d": f"{when.day:02d}",
+        "j": str(when.day),
+        "S": _ordinal_suffix(when.day),
+        "D": str(names.WEEKDAYS_ABBR[when.weekday()]),
+        "l": str(names.WEEKDAYS[when.weekday()]),
+        "N": str(when.isoweekday()),
+        "m": f"{when.month:02d}",
+        "n": str(when.month),
+        "M": str(names.MONTHS_3[when.month]).title(),
+        "F": str(names.MONTHS[when.month]),
+        "Y": f"{when.year:04d}",
+        "y": f"{when.year % 100:02d}",
+        "H": f"{when.hour:02d}",
+        "G": str(when.hour),
+        "h": f"{hour12:02d}",
+        "g": str(hour12),
+        "i": f"{when.minute:02d}",
+        "s": f"{when.second:02d}",
+        "a": "am" if when.hour < 12 else "pm",
+        "A": "AM" if when.hour < 12 else "PM",
+    }
+    out: list[str] = []
+    escape = False
+    for char in pattern:
+        if escape:
+            out.append(char)
+            escape = False
+            continue
+        if char == "\\":
+            escape = True
+            continue
+        out.append(mapping.get(char, char))
+    return "".join(out)
+
+
+def format_date(value: Any, locale: CrmLocale) -> str:
+    day = to_date(value)
+    return php_date(day, locale.date_format) if day is not None else ""
+
+
+def format_datetime(value: Any, locale: CrmLocale) -> str:
+    moment = to_datetime(value)
+    if moment is None:
+        return ""
+    return f"{php_date(moment, locale.date_format)} {php_date(moment, locale.time_format)}"
+
+
+def format_size(size: Any, locale: CrmLocale) -> str:
+    """A file size for people: "812 bytes", "1.4 KB", "200 MB" (1024-based)."""
+    number = to_decimal(size)
+    if number is None or number < 0:
+        return ""
+    if number < 1024:
+        return f"{format_number(number, locale, 0)} bytes"
+    for unit in ("KB", "MB", "GB", "TB"):
+        number /= 1024
+        if number < 1024 or unit == "TB":
+            places = 0 if number >= 100 else 1
+            return f"{format_number(number, locale, places)}\u00a0{unit}"
+    raise AssertionError("unreachable")
+
+
+# --- The cached locale -------------------------------------------------------------------
+
+
+async def aget_crm_locale(
+    fetch: Callable[[], Awaitable[Mapping[str, Any]]],
+    *,
+    currencies: Callable[[], Awaitable[Mapping[str, Currency]]] | None = None,
+) -> CrmLocale:
+    """The CRM's locale from Django's cache, else fetched once and cached for an hour.
+
+    If the CRM cannot be asked, pages still render with the default locale (and the
+    next request tries again): formatting must never be why a page fails.
+    """
+    cached = await cache.aget(LOCALE_CACHE_KEY)
+    if isinstance(cached, dict):
+        try:
+            return CrmLocale.from_dict(cached)
+        except (KeyError, TypeError):
+            pass
+    try:
+        locale = CrmLocale.from_meta(await fetch())
+        if currencies is not None:
+            locale = locale.with_currencies(await currencies())
+    except Exception as exc:  # the CRM's trouble is reported by the page's own calls
+        logger.warning("CRM locale unavailable, using defaults: %s", type(exc).__name__)
+        return CrmLocale()
+    await cache.aset(LOCALE_CACHE_KEY, locale.as_dict(), LOCALE_CACHE_SECONDS)
+    return locale
+
+
+async def aforget_crm_locale() -> None:
+    await cache.adelete(LOCALE_CACHE_KEY)

@@ -1,0 +1,457 @@
+"""The state of a list page (search, filters, sort, page), strictly read from a query string.
+
+Every state of a list lives in its URL, so back, reload and bookmarks work. The rules:
+
+* `q` (search), `status`, `period`, `from`, `to`, `sort`, `dir`, `page` are read; other
+  parameters are ignored, except PHP-style array keys (`status[]`), which are refused.
+* A parameter given twice (`?status=open&status=paid`) is refused: the page cannot know
+  which one the visitor meant. So is a value longer than `MAX_VALUE_LENGTH` or a whole
+  query string longer than `MAX_QUERY_LENGTH`. Refusals raise `BadListQuery` (a 400 page).
+* An unknown `sort` or `dir` falls back to the list's default: sort links are harmless,
+  and an old bookmark should still open. An unknown `status` or `period`, or a date that
+  is not a date, is refused: silently showing other records than asked would mislead.
+* `page` must be digits; 0 reads as 1. A page past the last one is clamped to the last
+  page by the view (`clamp_page`), which shows it under its canonical URL.
+* `from` after `to` are swapped: that is what the visitor meant.
+
+`ListQuery.crm_*` turn the state into the gateway's filter objects. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+from urllib.parse import urlencode
+
+from crm_gateway.query import PAGE_LIMIT, DateFilter, DateOperator, Filter
+from portal.formatting import to_date, to_decimal
+
+MAX_VALUE_LENGTH = 200
+MAX_QUERY_LENGTH = 2000
+MAX_PAGE = 10_000
+PARAMETERS = ("q", "status", "period", "from", "to", "sort", "dir", "page")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DIGITS = re.compile(r"^[0-9]{1,6}$")
+
+Direction = Literal["asc", "desc"]
+
+
+class BadListQuery(ValueError):
+    """The query string cannot be read as a list state (answered with a 400 page)."""
+
+
+class QueryDict(Protocol):
+    def getlist(self, key: str) -> list[str]: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    operator: DateOperator
+    period: str
+
+
+# The named periods offered in the filter form, with the reference's operators.
+PERIODS: dict[str, Period] = {
+    "this_month": Period("This month", DateOperator.PERIOD_CURRENT, "month"),
+    "last_month": Period("Last month", DateOperator.PERIOD_PREV, "month"),
+    "this_quarter": Period("This quarter", DateOperator.PERIOD_CURRENT, "quarter"),
+    "last_quarter": Period("Last quarter", DateOperator.PERIOD_PREV, "quarter"),
+    "this_year": Period("This year", DateOperator.PERIOD_CURRENT, "year"),
+    "last_year": Period("Last year", DateOperator.PERIOD_PREV, "year"),
+    "last_30_days": Period("Last 30 days", DateOperator.PERIOD_CURRENT, "days_30"),
+    "last_90_days": Period("Last 90 days", DateOperator.PERIOD_CURRENT, "days_90"),
+}
+CUSTOM_PERIOD = "custom"
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str  # the CRM field
+    label: str
+    kind: Literal["text", "date", "number"] = "text"
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What one list page offers: sort keys, statuses and the date its periods filter."""
+
+    sorts: Mapping[str, SortKey]
+    default_sort: str
+    default_dir: Direction
+    statuses: Mapping[str, str] = field(default_factory=dict)  # value -> label
+    date_field: str | None = None
+    date_label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.default_sort not in self.sorts:
+            raise ValueError("the default sort must be one of the sort keys")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    q: str = ""
+    status: str = ""
+    period: str = ""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    sort: str = ""
+    dir: Direction = "asc"
+    page: int = 1
+
+    # --- URLs ---------------------------------------------------------------------------
+
+    def params(self, spec: ListSpec, **changes: Any) -> list[tuple[str, str]]:
+        """The canonical query parameters (defaults left out), after `changes`."""
+        state = replace(self, **changes) if changes else self
+        params: list[tuple[str, str]] = []
+        if state.q:
+            params.append(("q", state.q))
+        if state.status:
+            params.append(("status", state.status))
+        if state.period and state.period != CUSTOM_PERIOD:
+            params.append(("period", state.period))
+        if state.date_from:
+            params.append(("from", state.date_from.isoformat()))
+        if state.date_to:
+            params.append(("to", state.date_to.isoformat()))
+        if state.sort and (state.sort != spec.default_sort or state.dir != spec.default_dir):
+            params.append(("sort", state.sort))
+            params.append(("dir", state.dir))
+        if state.page > 1:
+            params.append(("page", str(state.page)))
+        return params
+
+    def url(self, path: str, spec: ListSpec, **changes: Any) -> str:
+        params = self.params(spec, **changes)
+        return f"{path}?{urlencode(params)}" if params else path
+
+    def sort_url(self, path: str, spec: ListSpec, key: str) -> str:
+        """Sort by `key`; the current key toggles its direction. Back to page 1."""
+        if key == self.sort:
+            direction: Direction = "desc" if self.dir == "asc" else "asc"
+        else:
+            direction = "desc" if spec.sorts[key].kind in {"date", "number"} else "asc"
+        return self.url(path, spec, sort=key, dir=direction, page=1)
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.q or self.status or self.period or self.date_from or self.date_to)
+
+    # --- For the gateway ----------------------------------------------------------------
+
+    def offset(self, page_size: int) -> int:
+        return (self.page - 1) * page_size
+
+    def crm_order(self, spec: ListSpec) -> str:
+        return f"{spec.sorts[self.sort].field} {self.dir.upper()}"
+
+    def crm_date_filter(self, spec: ListSpec) -> DateFilter | None:
+        """The period or the from/to range as a CRM date filter (inclusive both ends)."""
+        if spec.date_field is None:
+            return None
+        name = spec.date_field
+        if self.period in PERIODS:
+            period = PERIODS[self.period]
+            return DateFilter(name, period.operator, period=period.period)
+        start, end = self.date_from, self.date_to
+        if start and end:
+            return DateFilter(name, DateOperator.BETWEEN_DATES, start, end=end)
+        if start:  # after_date is strict: the day before keeps `from` itself in
+            return DateFilter(name, DateOperator.AFTER_DATE, start - dt.timedelta(days=1))
+        if end:
+            return DateFilter(name, DateOperator.BEFORE_DATE, end + dt.timedelta(days=1))
+        return None
+
+
+def _single(query: QueryDict, key: str) -> str:
+    values = query.getlist(key)
+    if not values:
+        return ""
+    if len(values) > 1:
+        raise BadListQuery(f"{key} was given more than once")
+    value = values[0]
+    if len(value) > MAX_VALUE_LENGTH:
+        raise BadListQuery(f"{key} is too long")
+    return value
+
+
+def _date(text: str, key: str) -> dt.date | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadListQuery(f"{key} is not a date (YYYY-MM-DD)") from None
+    if not 1900 <= day.year <= 2999 or len(text) != 10:
+        raise BadListQuery(f"{key} is not a date (YYYY-MM-DD)")
+    return day
+
+
+def parse_list_query(query: QueryDict, spec: ListSpec, *, query_length: int = 0) -> ListQuery:
+    """Read and validate a list's state from `request.GET`; `BadListQuery` if unreadable."""
+    if query_length > MAX_QUERY_LENGTH:
+        raise BadListQuery("the query string is too long")
+    for key in query:
+        if "[" in key or "]" in key:
+            raise BadListQuery("array parameters are not accepted")
+    text = " ".join(_CONTROL.sub(" ", _single(query, "q")).split())
+
+    status = _single(query, "status").strip()
+    if status and status not in spec.statuses:
+        raise BadListQuery("unknown status")
+
+    period = _single(query, "period").strip()
+    date_from = _date(_single(query, "from"), "from")
+    date_to = _date(_single(query, "to"), "to")
+    if spec.date_field is None and (period or date_from or date_to):
+        raise BadListQuery("this list has no date filter")
+    if period and period != CUSTOM_PERIOD and period not in PERIODS:
+        raise BadListQuery("unknown period")
+    if period in PERIODS and (date_from or date_to):
+        raise BadListQuery("a named period and a date range exclude each other")
+    if period == CUSTOM_PERIOD and not (date_from or date_to):
+        period = ""
+    if date_from and date_to and date_from > date_to:
+        date_from, date_to = date_to, date_from
+    if date_from or date_to:
+        period = CUSTOM_PERIOD
+
+    sort = _single(query, "sort").strip()
+    direction_text = _single(query, "dir").strip().lower()
+    if sort not in spec.sorts:
+        sort = spec.default_sort
+    direction: Direction
+    if direction_text in {"asc", "desc"}:
+        direction = "asc" if direction_text == "asc" else "desc"
+    else:
+        direction = spec.default_dir if sort == spec.default_sort else "asc"
+
+    page_text = _single(query, "page").strip()
+    if page_text and not _DIGITS.match(page_text):
+        raise BadListQuery("page must be a number")
+    page = max(1, int(page_text)) if page_text else 1
+    if page > MAX_PAGE:
+        raise BadListQuery("page is too large")
+
+    return ListQuery(
+        q=text,
+        status=status,
+        period=period,
+        date_from=date_from,
+        date_to=date_to,
+        sort=sort,
+        dir=direction,
+        page=page,
+    )
+
+
+# --- Paging ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paging:
+    page: int
+    page_size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def first_item(self) -> int:
+        return 0 if self.total == 0 else (self.page - 1) * self.page_size + 1
+
+    @property
+    def last_item(self) -> int:
+        return min(self.total, self.page * self.page_size)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    def window(self, radius: int = 2) -> list[int | None]:
+        """Page numbers to link: first, last and `radius` around the current; None = gap."""
+        wanted = {1, self.pages, *range(self.page - radius, self.page + radius + 1)}
+        numbers = sorted(n for n in wanted if 1 <= n <= self.pages)
+        out: list[int | None] = []
+        for number in numbers:
+            if out and number - (out[-1] or 0) > 1:
+                out.append(None)
+            out.append(number)
+        return out
+
+
+def clamp_page(page: int, total: int, page_size: int) -> int:
+    """The page to show for `page` when the list has `total` records."""
+    last = max(1, -(-total // page_size))
+    return min(max(1, page), last)
+
+
+def page_size_for(setting: int) -> int:
+    return min(max(1, int(setting)), PAGE_LIMIT)
+
+
+# --- Invoices ----------------------------------------------------------------------------
+
+INVOICE_SPEC = ListSpec(
+    sorts={
+        "number": SortKey("invoice_number", "Number", "number"),
+        "subject": SortKey("name", "Subject"),
+        "date": SortKey("invoice_date", "Date", "date"),
+        "due": SortKey("due_date", "Due", "date"),
+        "amount": SortKey("amount", "Amount", "number"),
+        "balance": SortKey("amount_due", "Amount due", "number"),
+    },
+    default_sort="date",
+    default_dir="desc",
+    statuses={"open": "Open", "overdue": "Overdue", "paid": "Paid", "cancelled": "Cancelled"},
+    date_field="invoice_date",
+    date_label="Invoice date",
+)
+
+
+@dataclass(frozen=True)
+class StatusPlan:
+    """How a status reaches the CRM.
+
+    `filters` go to the CRM. When the CRM cannot express a status ("amount due above
+    zero": its number filters only test equality), `keep` selects records locally: the
+    view then asks for one page of at most 200 records ordered by `prefetch_order`, so the
+    ones that can match come first, and sorts and pages them itself.
+    """
+
+    filters: tuple[Filter | DateFilter, ...] = ()
+    keep: Callable[[Mapping[str, Any]], bool] | None = None
+    prefetch_order: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.keep is not None
+
+
+def _has_balance(record: Mapping[str, Any]) -> bool:
+    due = to_decimal(record.get("amount_due"))
+    return due is not None and due > 0
+
+
+def invoice_status_plan(status: str, today: dt.date) -> StatusPlan:
+    not_cancelled = Filter("cancelled", "0")
+    if status == "cancelled":
+        return StatusPlan((Filter("cancelled", "1"),))
+    if status == "paid":
+        return StatusPlan((not_cancelled, Filter("amount_due", "0")))
+    if status == "open":
+        return StatusPlan((not_cancelled,), _has_balance, "amount_due DESC")
+    if status == "overdue":
+        overdue = DateFilter("due_date", DateOperator.BEFORE_DATE, today)
+        return StatusPlan((not_cancelled, overdue), _has_balance, "amount_due DESC")
+    return StatusPlan()
+
+
+def invoice_status(record: Mapping[str, Any], today: dt.date) -> str:
+    """open, overdue, paid or cancelled, for the badge on a row."""
+    if record.get("cancelled") in (True, 1, "1", "true", "yes"):
+        return "cancelled"
+    if not _has_balance(record):
+        return "paid"
+    due = to_date(record.get("due_date"))
+    return "overdue" if due is not None and due < today else "open"
+
+
+# --- Quotes ------------------------------------------------------------------------------
+
+QUOTE_SPEC = ListSpec(
+    sorts={
+        "number": SortKey("quote_number", "Number", "number"),
+        "subject": SortKey("name", "Subject"),
+        "stage": SortKey("quote_stage", "Stage"),
+        "valid": SortKey("valid_until", "Valid until", "date"),
+        "amount": SortKey("amount", "Amount", "number"),
+        "created": SortKey("date_entered", "Created", "date"),
+    },
+    default_sort="created",
+    default_dir="desc",
+    statuses={"awaiting": "Awaiting your decision", "accepted": "Accepted", "declined": "Declined"},
+    date_field="valid_until",
+    date_label="Valid until",
+)
+# Stages in which a quote waits for the customer, and the ones a decision leads to.
+AWAITING_QUOTE_STAGES = ("Delivered", "Negotiation")
+ACCEPTED_QUOTE_STAGES = ("Closed Accepted", "Confirmed")
+DECLINED_QUOTE_STAGES = ("Closed Lost", "Closed Dead")
+QUOTE_STAGE_ACCEPTED = "Closed Accepted"
+QUOTE_STAGE_DECLINED = "Closed Lost"
+
+
+def quote_stages_for(status: str, visible: Sequence[str]) -> tuple[str, ...]:
+    """The stages a status stands for, within the stages staff let contacts see.
+
+    Empty means no quote can match: the view shows an empty list without asking the CRM.
+    """
+    wanted = {
+        "awaiting": AWAITING_QUOTE_STAGES,
+        "accepted": ACCEPTED_QUOTE_STAGES,
+        "declined": DECLINED_QUOTE_STAGES,
+    }.get(status)
+    if wanted is None:
+        return tuple(visible)
+    return tuple(stage for stage in visible if stage in wanted)
+
+
+# --- Documents ---------------------------------------------------------------------------
+
+DOCUMENT_SPEC = ListSpec(
+    sorts={
+        "name": SortKey("document_name", "Name"),
+        "date": SortKey("date_modified", "Date", "date"),
+    },
+    default_sort="date",
+    default_dir="desc",
+    date_field="date_modified",
+    date_label="Date",
+)
+
+
+# --- Local sorting (for statuses the CRM cannot filter) -----------------------------------
+
+
+def sort_records(
+    records: Iterable[Mapping[str, Any]], key: SortKey, descending: bool
+) -> list[Mapping[str, Any]]:
+    """Sort like the CRM does: by value of the field's kind, empty values last."""
+
+    def value(record: Mapping[str, Any]) -> Any:
+        raw = record.get(key.field)
+        if key.kind == "number":
+            return to_decimal(raw)
+        if key.kind == "date":
+            return to_date(raw)
+        return str(raw).casefold() if raw not in (None, "") else None
+
+    rows = sorted(records, key=lambda r: str(r.get("id", "")))
+    present = [r for r in rows if value(r) is not None]
+    empty = [r for r in rows if value(r) is None]
+    present.sort(key=value, reverse=descending)
+    return present + empty
+
+
+def money_sum(values: Iterable[Any]) -> Decimal:
+    total = Decimal(0)
+    for raw in values:
+        number = to_decimal(raw)
+        if number is not None:
+            total += number
+    return total
