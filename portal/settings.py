@@ -105,6 +105,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # request.portal_settings: the staff-edited settings, read once a request from the cache.
+    "portal.site_settings.portal_settings_middleware",
+    # Uncaught CRM gateway errors become friendly pages (portal/errors.py).
+    "portal.errors.CrmErrorMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -122,6 +126,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.portal",
             ],
         },
     },

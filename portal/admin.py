@@ -1,0 +1,531 @@
+"""The staff side of the portal, in the Django admin: settings (with history and a
+connection test), contact access (block, unblock, find a CRM contact, send a sign-in
+link), sign-in links and the activity log (read-only)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from asgiref.sync import async_to_sync, iscoroutinefunction
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal import connection_check, validators
+from portal.activity import record_activity
+from portal.models import (
+    ActivityEvent,
+    ActivityKind,
+    ContactAccess,
+    PortalSettings,
+    SettingsChange,
+    SignInLink,
+)
+
+logger = logging.getLogger(__name__)
+
+admin.site.site_header = _("Customer portal · staff")
+admin.site.site_title = _("Portal staff")
+admin.site.index_title = _("Configure and watch the portal")
+
+# The fields whose changes go into SettingsChange, in form order.
+TRACKED_FIELDS = [
+    "portal_name",
+    "primary_color",
+    "support_email",
+    "support_phone",
+    "default_language",
+    "signin_oauth",
+    "signin_email",
+    "section_invoices",
+    "section_quotes",
+    "section_documents",
+    "quotes_can_decide",
+    "invoice_stages",
+    "quote_stages",
+    "page_size",
+    "activity_retention_days",
+]
+
+
+class StageListField(forms.CharField):
+    """A list of stage names, one a line, edited as text."""
+
+    widget = forms.Textarea(attrs={"rows": 5, "cols": 40})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return "\n".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        if isinstance(value, list | tuple):
+            items = [str(item) for item in value]
+        else:
+            text = super().to_python(value) or ""
+            items = text.replace(",", "\n").splitlines()
+        return [item.strip() for item in items if item.strip()]
+
+    def validate(self, value: Any) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+        validators.validate_stage_list(value)
+
+
+class PortalSettingsForm(forms.ModelForm):
+    logo_upload = forms.FileField(
+        label=_("Upload a new logo"),
+        required=False,
+        help_text=_("PNG, JPEG or WebP, at most 512 KB. SVG is not accepted."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    remove_logo = forms.BooleanField(label=_("Remove the current logo"), required=False)
+    invoice_stages = StageListField(
+        label=_("Invoice stages contacts see"),
+        required=False,
+        help_text=_("One shipping_stage value a line, e.g. Pending, Shipped."),
+    )
+    quote_stages = StageListField(
+        label=_("Quote stages contacts see"),
+        required=False,
+        help_text=_("One quote_stage value a line, e.g. Delivered, Closed Accepted."),
+    )
+
+    class Meta:
+        model = PortalSettings
+        fields = TRACKED_FIELDS
+        widgets = {"primary_color": forms.TextInput(attrs={"type": "color"})}
+
+    def clean_primary_color(self) -> str:
+        value = (self.cleaned_data.get("primary_color") or "").strip().lower()
+        validators.validate_primary_color(value)
+        return value
+
+    def clean_logo_upload(self) -> Any:
+        upload = self.cleaned_data.get("logo_upload")
+        self.logo_bytes: bytes | None = None
+        self.logo_type = ""
+        if not upload:
+            return upload
+        if upload.size is not None and upload.size > validators.MAX_LOGO_BYTES:
+            validators.validate_logo(b"\0" * (validators.MAX_LOGO_BYTES + 1))
+        data = upload.read(validators.MAX_LOGO_BYTES + 1)
+        self.logo_type = validators.validate_logo(data)
+        self.logo_bytes = data
+        return upload
+
+    def save(self, commit: bool = True) -> PortalSettings:
+        instance = super().save(commit=False)
+        if self.cleaned_data.get("remove_logo"):
+            instance.logo_data, instance.logo_content_type = b"", ""
+        if getattr(self, "logo_bytes", None):
+            instance.logo_data, instance.logo_content_type = self.logo_bytes, self.logo_type
+        if commit:
+            instance.save()
+        return instance
+
+
+def _describe_logo(row: PortalSettings) -> str:
+    if not row.logo_content_type:
+        return "(none)"
+    data = bytes(row.logo_data)
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    return f"{row.logo_content_type}, {len(data)} bytes, sha256 {digest}…"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def settings_changes(before: PortalSettings, after: PortalSettings) -> list[tuple[str, str, str]]:
+    """(field, old, new) for every tracked field that differs."""
+    changes = []
+    for name in TRACKED_FIELDS:
+        old, new = getattr(before, name), getattr(after, name)
+        if old != new:
+            changes.append((name, _value_text(old), _value_text(new)))
+    old_logo, new_logo = _describe_logo(before), _describe_logo(after)
+    if old_logo != new_logo:
+        changes.append(("logo", old_logo, new_logo))
+    return changes
+
+
+class SettingsChangeInline(admin.TabularInline):
+    model = SettingsChange
+    fk_name = "portal_settings"
+    extra = 0
+    can_delete = False
+    fields = ("changed_at", "changed_by_name", "field", "old_value", "new_value")
+    readonly_fields = ("changed_at", "changed_by_name", "field", "old_value", "new_value")
+    verbose_name_plural = _("history of changes")
+    classes = ["collapse"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PortalSettings)
+class PortalSettingsAdmin(admin.ModelAdmin):
+    form = PortalSettingsForm
+    inlines = [SettingsChangeInline]
+    change_form_template = "admin/portal/portalsettings/change_form.html"
+    readonly_fields = ["current_logo", "revision", "updated_at"]
+    fieldsets = [
+        (
+            _("Look"),
+            {
+                "fields": [
+                    "portal_name",
+                    "current_logo",
+                    "logo_upload",
+                    "remove_logo",
+                    "primary_color",
+                    "default_language",
+                ]
+            },
+        ),
+        (
+            _("Support contact (shown in the footer)"),
+            {"fields": ["support_email", "support_phone"]},
+        ),
+        (_("Sign-in"), {"fields": ["signin_oauth", "signin_email"]}),
+        (
+            _("Sections"),
+            {
+                "fields": [
+                    "section_invoices",
+                    "invoice_stages",
+                    "section_quotes",
+                    "quote_stages",
+                    "quotes_can_decide",
+                    "section_documents",
+                ]
+            },
+        ),
+        (_("Lists and records"), {"fields": ["page_size", "activity_retention_days"]}),
+        (_("Version"), {"fields": ["revision", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    @admin.display(description=_("Current logo"))
+    def current_logo(self, obj: PortalSettings) -> str:
+        return _describe_logo(obj) if obj.pk else "(none)"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        PortalSettings.objects.get_or_create(pk=PortalSettings.SINGLETON_ID)
+        return super().get_object(request, object_id, from_field)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # One row only: go straight to it.
+        PortalSettings.objects.get_or_create(pk=PortalSettings.SINGLETON_ID)
+        return HttpResponseRedirect(
+            reverse("admin:portal_portalsettings_change", args=[PortalSettings.SINGLETON_ID])
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "environment": connection_check.environment_summary(),
+            "test_connection_url": reverse("admin:portal_portalsettings_test_connection"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(
+        self, request: HttpRequest, obj: PortalSettings, form: Any, change: bool
+    ) -> None:
+        with transaction.atomic():
+            before = PortalSettings.objects.select_for_update().get(pk=obj.pk)
+            obj.revision = before.revision  # save() bumps it
+            obj.save()
+            who = request.user if request.user.is_authenticated else None
+            SettingsChange.objects.bulk_create(
+                SettingsChange(
+                    portal_settings=obj,
+                    changed_by=who,
+                    changed_by_name=who.get_username() if who else "",
+                    field=name,
+                    old_value=old,
+                    new_value=new,
+                )
+                for name, old, new in settings_changes(before, obj)
+            )
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "test-connection/",
+                self.admin_site.admin_view(self.test_connection_view),
+                name="portal_portalsettings_test_connection",
+            ),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request: HttpRequest) -> HttpResponse:
+        """GET shows what is configured; POST runs the checks against the CRM."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        report = None
+        if request.method == "POST":
+            report = async_to_sync(connection_check.run_connection_check)()
+            logger.info("staff connection test: %s", "ok" if report.ok else report.reason)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Test the connection to the CRM"),
+            "opts": self.opts,
+            "environment": connection_check.environment_summary(),
+            "report": report,
+        }
+        return TemplateResponse(
+            request, "admin/portal/portalsettings/test_connection.html", context
+        )
+
+
+@admin.register(SettingsChange)
+class SettingsChangeAdmin(admin.ModelAdmin):
+    list_display = ["changed_at", "changed_by_name", "field", "old_value", "new_value"]
+    list_filter = ["field"]
+    search_fields = ["field", "changed_by_name"]
+    date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- Contact access
+
+
+def sign_in_link_hook() -> Any:
+    """`portal.signin_links.send_sign_in_link(contact_id)`, once the sign-in feature has it."""
+    try:
+        module = importlib.import_module("portal.signin_links")
+    except ImportError:
+        return None
+    return getattr(module, "send_sign_in_link", None)
+
+
+def send_sign_in_link(contact_id: str) -> bool:
+    hook = sign_in_link_hook()
+    if hook is None:
+        return False
+    if iscoroutinefunction(hook):
+        async_to_sync(hook)(contact_id)
+    else:
+        hook(contact_id)
+    return True
+
+
+def _set_blocked(request: HttpRequest, accesses: Any, blocked: bool) -> int:
+    kind = ActivityKind.ACCESS_BLOCKED if blocked else ActivityKind.ACCESS_UNBLOCKED
+    count = 0
+    for access in accesses:
+        if access.blocked != blocked:
+            access.blocked = blocked
+            access.save(update_fields=["blocked"])
+            record_activity(request, kind, contact_id=access.contact_id)
+            count += 1
+    return count
+
+
+class ContactSearchForm(forms.Form):
+    q = forms.CharField(
+        label=_("E-mail address or name"),
+        min_length=2,
+        max_length=100,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off"}),
+    )
+
+
+CONTACT_FIELDS = ["first_name", "last_name", "email1", "primary_account_id", "portal_active"]
+
+
+async def search_crm_contacts(query: str, limit: int = 20) -> list[dict[str, Any]]:
+    params: list[tuple[str, str]] = [("fields[]", name) for name in CONTACT_FIELDS]
+    if "@" in query:
+        params.append(("filters[any_email]", query))
+    else:
+        params.append(("filter_text", query))
+    params.append(("limit", str(limit)))
+    body = await connection_check.staff_get("/data/Contact", params)
+    records = body.get("records") or []
+    return [record for record in records if isinstance(record, dict) and record.get("id")]
+
+
+@admin.register(ContactAccess)
+class ContactAccessAdmin(admin.ModelAdmin):
+    list_display = ["contact_id", "account_id", "last_sign_in", "blocked", "invited_at"]
+    list_filter = ["blocked", ("last_sign_in", admin.EmptyFieldListFilter)]
+    search_fields = ["=contact_id", "=account_id"]
+    readonly_fields = ["last_sign_in", "invited_at"]
+    fields = ["contact_id", "account_id", "blocked", "last_sign_in", "invited_at"]
+    actions = ["block", "unblock", "send_link"]
+    change_list_template = "admin/portal/contactaccess/change_list.html"
+
+    @admin.action(description=_("Block the selected contacts"))
+    def block(self, request: HttpRequest, queryset: Any) -> None:
+        count = _set_blocked(request, queryset, True)
+        self.message_user(request, _("%(count)d contact(s) blocked.") % {"count": count})
+
+    @admin.action(description=_("Unblock the selected contacts"))
+    def unblock(self, request: HttpRequest, queryset: Any) -> None:
+        count = _set_blocked(request, queryset, False)
+        self.message_user(request, _("%(count)d contact(s) unblocked.") % {"count": count})
+
+    @admin.action(description=_("Send a sign-in link"))
+    def send_link(self, request: HttpRequest, queryset: Any) -> None:
+        if sign_in_link_hook() is None:
+            self.message_user(
+                request, _("Sending sign-in links is not available yet."), messages.WARNING
+            )
+            return
+        sent = 0
+        for access in queryset.filter(blocked=False):
+            if send_sign_in_link(access.contact_id):
+                access.invited_at = timezone.now()
+                access.save(update_fields=["invited_at"])
+                sent += 1
+        self.message_user(request, _("%(count)d sign-in link(s) sent.") % {"count": sent})
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "find-contact/",
+                self.admin_site.admin_view(self.find_contact_view),
+                name="portal_contactaccess_find",
+            ),
+            *super().get_urls(),
+        ]
+
+    def find_contact_view(self, request: HttpRequest) -> HttpResponse:
+        """Find a CRM contact by e-mail or name (staff credential), then act on it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method == "POST" and self.has_change_permission(request):
+            return self._act_on_contact(request)
+        form = ContactSearchForm(request.GET or None)
+        results: list[dict[str, Any]] = []
+        problem = ""
+        if form.is_valid():
+            try:
+                results = async_to_sync(search_crm_contacts)(form.cleaned_data["q"])
+            except connection_check.ConnectionProblem as error:
+                problem = error.message
+            known = {
+                access.contact_id: access
+                for access in ContactAccess.objects.filter(
+                    contact_id__in=[str(r["id"]) for r in results]
+                )
+            }
+            for record in results:
+                record["access"] = known.get(str(record["id"]))
+                record["display_name"] = (
+                    record.get("_display")
+                    or " ".join(
+                        str(record.get(k) or "") for k in ("first_name", "last_name")
+                    ).strip()
+                    or record.get("name")
+                    or record["id"]
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Find a CRM contact"),
+            "opts": self.opts,
+            "form": form,
+            "results": results,
+            "searched": form.is_valid(),
+            "problem": problem,
+            "can_send_links": sign_in_link_hook() is not None,
+        }
+        return TemplateResponse(request, "admin/portal/contactaccess/find_contact.html", context)
+
+    def _act_on_contact(self, request: HttpRequest) -> HttpResponse:
+        contact_id = request.POST.get("contact_id", "").strip()[:64]
+        account_id = request.POST.get("account_id", "").strip()[:64]
+        action = request.POST.get("action", "")
+        back = request.POST.get("q", "")
+        if not contact_id or action not in {"block", "unblock", "send_link"}:
+            messages.error(request, _("Choose a contact and an action."))
+        else:
+            access, _created = ContactAccess.objects.get_or_create(
+                contact_id=contact_id, defaults={"account_id": account_id}
+            )
+            if action in {"block", "unblock"}:
+                _set_blocked(request, [access], action == "block")
+                messages.success(request, _("Saved."))
+            elif send_sign_in_link(contact_id):
+                access.invited_at = timezone.now()
+                access.save(update_fields=["invited_at"])
+                messages.success(request, _("Sign-in link sent."))
+            else:
+                messages.warning(request, _("Sending sign-in links is not available yet."))
+        url = reverse("admin:portal_contactaccess_find")
+        return HttpResponseRedirect(f"{url}?{urlencode({'q': back})}" if back else url)
+
+
+# --- Read-only records
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SignInLink)
+class SignInLinkAdmin(ReadOnlyAdmin):
+    list_display = ["email", "contact_id", "created_at", "expires_at", "used_at", "state"]
+    list_filter = [("used_at", admin.EmptyFieldListFilter)]
+    search_fields = ["email", "=contact_id"]
+    date_hierarchy = "created_at"
+    exclude = ["token_hash"]  # a hash, but still nothing staff need to see
+
+    @admin.display(description=_("state"))
+    def state(self, obj: SignInLink) -> str:
+        if obj.used_at:
+            return str(_("used"))
+        if obj.expires_at <= timezone.now():
+            return str(_("expired"))
+        return str(_("open"))
+
+
+@admin.register(ActivityEvent)
+class ActivityEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "kind", "contact_id", "record_model", "record_id", "ip"]
+    list_filter = ["kind", "record_model"]
+    search_fields = ["=contact_id", "=record_id"]
+    date_hierarchy = "at"
+    list_per_page = 100

@@ -1,0 +1,64 @@
+"""What every portal template gets: the settings snapshot, the enabled sections and the
+navigation built from them."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from portal.site_settings import settings_for_request
+
+HTMX_VERSION = "2.0.11"  # static/vendor/htmx/<version>/
+
+# Read by htmx from <meta name="htmx-config">, before any request is made.
+HTMX_CONFIG = json.dumps(
+    {
+        "allowEval": False,  # no hx-on / js: / eval; the CSP forbids it anyway
+        "allowScriptTags": False,  # swapped-in HTML never runs scripts
+        "includeIndicatorStyles": False,  # htmx would inject a <style> the CSP blocks
+        "selfRequestsOnly": True,
+        "historyCacheSize": 0,  # keep customers' invoices out of localStorage
+        "refreshOnHistoryMiss": True,
+        # Swap the portal's error fragments (4xx/5xx with HX-Retarget) instead of dropping them.
+        "responseHandling": [
+            {"code": "204", "swap": False},
+            {"code": "[23]..", "swap": True},
+            {"code": "(400|403|404|422|429|500|502|503|504)", "swap": True, "error": False},
+            {"code": "[45]..", "swap": False, "error": True},
+        ],
+    },
+    separators=(",", ":"),
+)
+
+
+def _nav_items(request: HttpRequest, sections: dict[str, bool]) -> list[dict]:
+    path = getattr(request, "path", "")
+    entries = [
+        ("dashboard", _("Dashboard"), "/"),
+        ("invoices", _("Invoices"), "/invoices/"),
+        ("quotes", _("Quotes"), "/quotes/"),
+        ("documents", _("Documents"), "/documents/"),
+    ]
+    items = []
+    for key, label, url in entries:
+        if key != "dashboard" and not sections.get(key):
+            continue
+        current = path == url if url == "/" else path.startswith(url)
+        items.append({"key": key, "label": label, "url": url, "current": current})
+    return items
+
+
+def portal(request: HttpRequest) -> dict:
+    site = settings_for_request(request)
+    sections = site.sections
+    return {
+        "portal_settings": site,
+        # The signed-in contact (set on the request by the sign-in code); a view may override.
+        "contact": getattr(request, "contact", None),
+        "sections": sections,
+        "nav_items": _nav_items(request, sections),
+        "htmx_version": HTMX_VERSION,
+        "htmx_config": HTMX_CONFIG,
+    }

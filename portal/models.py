@@ -1,0 +1,248 @@
+"""The portal's own data: staff-edited settings and their history, contact access,
+e-mail sign-in links and the activity log. Customer data itself lives in the CRM."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal import validators
+
+DEFAULT_INVOICE_STAGES = ["Pending", "Partially Shipped", "Shipped", "Delivered"]
+DEFAULT_QUOTE_STAGES = ["Delivered", "Negotiation", "Confirmed", "Closed Accepted", "Closed Lost"]
+
+
+def default_invoice_stages() -> list[str]:
+    return list(DEFAULT_INVOICE_STAGES)
+
+
+def default_quote_stages() -> list[str]:
+    return list(DEFAULT_QUOTE_STAGES)
+
+
+class PortalSettings(models.Model):
+    """The one row of settings staff edit in the admin (pk is always 1).
+
+    Read it through `portal.site_settings.get_portal_settings()` /
+    `aget_portal_settings()`, which serve a cached snapshot shared by every process.
+    """
+
+    SINGLETON_ID = 1
+
+    portal_name = models.CharField(_("portal name"), max_length=80, default="Customer portal")
+    # The logo lives in the database, not on a disk, so every process and host serves it.
+    logo_data = models.BinaryField(_("logo"), blank=True, default=b"", editable=False)
+    logo_content_type = models.CharField(max_length=20, blank=True, default="", editable=False)
+    primary_color = models.CharField(
+        _("primary colour"),
+        max_length=7,
+        default="#1f5fa8",
+        validators=[validators.validate_primary_color],
+        help_text=_("#rrggbb; white text on it must reach a contrast of 4.5:1 (WCAG AA)."),
+    )
+    support_email = models.EmailField(_("support e-mail"), blank=True, default="")
+    support_phone = models.CharField(_("support phone"), max_length=40, blank=True, default="")
+    default_language = models.CharField(
+        _("default language"), max_length=10, choices=settings.LANGUAGES, default="en"
+    )
+    signin_oauth = models.BooleanField(_("sign in with the CRM (OAuth)"), default=True)
+    signin_email = models.BooleanField(_("sign in with an e-mailed link"), default=True)
+    section_invoices = models.BooleanField(_("invoices"), default=True)
+    section_quotes = models.BooleanField(_("quotes"), default=True)
+    section_documents = models.BooleanField(_("documents"), default=True)
+    quotes_can_decide = models.BooleanField(
+        _("contacts may accept or decline quotes"), default=False
+    )
+    invoice_stages = models.JSONField(
+        _("invoice stages contacts see"),
+        default=default_invoice_stages,
+        blank=True,
+        validators=[validators.validate_stage_list],
+        help_text=_("Invoice shipping_stage values shown to contacts."),
+    )
+    quote_stages = models.JSONField(
+        _("quote stages contacts see"),
+        default=default_quote_stages,
+        blank=True,
+        validators=[validators.validate_stage_list],
+        help_text=_("Quote quote_stage values shown to contacts."),
+    )
+    page_size = models.PositiveSmallIntegerField(
+        _("page size"),
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(200)],
+        help_text=_("Rows per page in lists, 1 to 200 (the CRM's own limit)."),
+    )
+    activity_retention_days = models.PositiveIntegerField(
+        _("keep activity for (days)"),
+        default=180,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+    )
+    # Bumped on every save: cache keys and asset URLs (?v=) carry it.
+    revision = models.PositiveIntegerField(default=1, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("portal settings")
+        verbose_name_plural = _("portal settings")
+
+    def __str__(self) -> str:
+        return str(_("Portal settings"))
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = self.SINGLETON_ID
+        if not self._state.adding:
+            self.revision = (self.revision or 0) + 1
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "revision", "updated_at"}
+        super().save(*args, **kwargs)
+        # Imported here: site_settings imports this module.
+        from portal.site_settings import publish_portal_settings
+
+        publish_portal_settings(self)
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, str] = {}
+        if not (self.signin_oauth or self.signin_email):
+            errors["signin_email"] = str(_("Offer at least one way to sign in."))
+        if self.section_invoices and not self.invoice_stages:
+            errors["invoice_stages"] = str(
+                _("List at least one invoice stage, or turn the invoices section off.")
+            )
+        if self.section_quotes and not self.quote_stages:
+            errors["quote_stages"] = str(
+                _("List at least one quote stage, or turn the quotes section off.")
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class SettingsChange(models.Model):
+    """One changed field of PortalSettings: who changed it, when, from what to what."""
+
+    portal_settings = models.ForeignKey(
+        PortalSettings, on_delete=models.CASCADE, related_name="changes"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    changed_by_name = models.CharField(max_length=150, blank=True, default="")
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    field = models.CharField(max_length=64)
+    old_value = models.TextField(blank=True, default="")
+    new_value = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        verbose_name = _("settings change")
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.old_value!r} → {self.new_value!r}"
+
+
+class ContactAccessManager(models.Manager["ContactAccess"]):
+    def record_sign_in(self, contact_id: str, account_id: str = "") -> ContactAccess:
+        access, _created = self.update_or_create(
+            contact_id=contact_id,
+            defaults={"account_id": account_id or "", "last_sign_in": timezone.now()},
+        )
+        return access
+
+    async def arecord_sign_in(self, contact_id: str, account_id: str = "") -> ContactAccess:
+        access, _created = await self.aupdate_or_create(
+            contact_id=contact_id,
+            defaults={"account_id": account_id or "", "last_sign_in": timezone.now()},
+        )
+        return access
+
+    def is_blocked(self, contact_id: str) -> bool:
+        return self.filter(contact_id=contact_id, blocked=True).exists()
+
+    async def ais_blocked(self, contact_id: str) -> bool:
+        return await self.filter(contact_id=contact_id, blocked=True).aexists()
+
+
+class ContactAccess(models.Model):
+    """What the portal knows about a CRM contact's access; the contact itself is in the CRM."""
+
+    contact_id = models.CharField(_("CRM contact id"), max_length=64, unique=True)
+    account_id = models.CharField(_("CRM account id"), max_length=64, blank=True, default="")
+    last_sign_in = models.DateTimeField(_("last sign-in"), null=True, blank=True)
+    blocked = models.BooleanField(_("blocked"), default=False)
+    invited_at = models.DateTimeField(_("invited"), null=True, blank=True)
+
+    objects = ContactAccessManager()
+
+    class Meta:
+        verbose_name = _("contact access")
+        verbose_name_plural = _("contact access")
+        ordering = ["-last_sign_in", "contact_id"]
+
+    def __str__(self) -> str:
+        return self.contact_id
+
+
+class SignInLink(models.Model):
+    """An e-mailed one-time sign-in link. Only the SHA-256 of its token is stored."""
+
+    token_hash = models.CharField(
+        max_length=64, unique=True, validators=[validators.validate_sha256_hex]
+    )
+    contact_id = models.CharField(max_length=64, db_index=True)
+    email = models.EmailField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sign-in link")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class ActivityKind(models.TextChoices):
+    SIGN_IN = "sign_in", _("Signed in")
+    SIGN_IN_FAILED = "sign_in_failed", _("Sign-in failed")
+    SIGN_OUT = "sign_out", _("Signed out")
+    SIGN_IN_LINK_SENT = "sign_in_link_sent", _("Sign-in link sent")
+    DOCUMENT_DOWNLOAD = "document_download", _("Document downloaded")
+    PDF_DOWNLOAD = "pdf_download", _("PDF downloaded")
+    QUOTE_ACCEPTED = "quote_accepted", _("Quote accepted")
+    QUOTE_DECLINED = "quote_declined", _("Quote declined")
+    ACCESS_BLOCKED = "access_blocked", _("Access blocked")
+    ACCESS_UNBLOCKED = "access_unblocked", _("Access unblocked")
+
+
+class ActivityEventQuerySet(models.QuerySet["ActivityEvent"]):
+    def older_than(self, days: int) -> ActivityEventQuerySet:
+        return self.filter(at__lt=timezone.now() - timedelta(days=days))
+
+
+class ActivityEvent(models.Model):
+    """What a contact did in the portal. Never tokens, never document contents."""
+
+    kind = models.CharField(max_length=32, choices=ActivityKind.choices, db_index=True)
+    contact_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    record_model = models.CharField(max_length=64, blank=True, default="")
+    record_id = models.CharField(max_length=64, blank=True, default="")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True, default="")
+
+    objects = ActivityEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("activity event")
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.contact_id} {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,174 @@
+"""The staff-edited portal settings as a cached, read-only snapshot.
+
+Every portal process reads the snapshot from Django's cache (Redis in production, so
+shared): a save in the admin writes the new snapshot there once the transaction commits,
+so every process sees it on its next request. The key carries a schema version, so a
+deploy that adds fields never reads an old-shaped snapshot; entries also expire, so a
+lost write heals by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.decorators import sync_and_async_middleware
+
+from portal.models import PortalSettings
+
+SCHEMA = 1
+CACHE_KEY = f"portal:settings:v{SCHEMA}"
+CACHE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    portal_name: str
+    primary_color: str
+    support_email: str
+    support_phone: str
+    default_language: str
+    signin_oauth: bool
+    signin_email: bool
+    section_invoices: bool
+    section_quotes: bool
+    section_documents: bool
+    quotes_can_decide: bool
+    invoice_stages: tuple[str, ...]
+    quote_stages: tuple[str, ...]
+    page_size: int
+    activity_retention_days: int
+    revision: int
+    has_logo: bool
+    logo_content_type: str = ""
+
+    @property
+    def sections(self) -> dict[str, bool]:
+        return {
+            "invoices": self.section_invoices,
+            "quotes": self.section_quotes,
+            "documents": self.section_documents,
+        }
+
+    @property
+    def branding_css_url(self) -> str:
+        return f"/branding.css?v={self.revision}"
+
+    @property
+    def logo_url(self) -> str:
+        return f"/branding/logo?v={self.revision}" if self.has_logo else ""
+
+    @classmethod
+    def from_model(cls, row: PortalSettings) -> SiteSettings:
+        return cls(
+            portal_name=row.portal_name,
+            primary_color=row.primary_color,
+            support_email=row.support_email,
+            support_phone=row.support_phone,
+            default_language=row.default_language,
+            signin_oauth=row.signin_oauth,
+            signin_email=row.signin_email,
+            section_invoices=row.section_invoices,
+            section_quotes=row.section_quotes,
+            section_documents=row.section_documents,
+            quotes_can_decide=row.quotes_can_decide,
+            invoice_stages=tuple(row.invoice_stages or ()),
+            quote_stages=tuple(row.quote_stages or ()),
+            page_size=row.page_size,
+            activity_retention_days=row.activity_retention_days,
+            revision=row.revision,
+            has_logo=bool(row.logo_content_type),
+            logo_content_type=row.logo_content_type,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_settings_row() -> PortalSettings:
+    """The singleton row, created with defaults if a database somehow lacks it."""
+    row, _created = PortalSettings.objects.defer("logo_data").get_or_create(
+        pk=PortalSettings.SINGLETON_ID
+    )
+    return row
+
+
+def _from_database() -> SiteSettings:
+    snapshot = SiteSettings.from_model(load_settings_row())
+    cache.set(CACHE_KEY, snapshot, CACHE_SECONDS)
+    return snapshot
+
+
+def get_portal_settings() -> SiteSettings:
+    """The current settings: from the shared cache, else from the database."""
+    snapshot = cache.get(CACHE_KEY)
+    if isinstance(snapshot, SiteSettings):
+        return snapshot
+    return _from_database()
+
+
+async def aget_portal_settings() -> SiteSettings:
+    snapshot = await cache.aget(CACHE_KEY)
+    if isinstance(snapshot, SiteSettings):
+        return snapshot
+    return await sync_to_async(_from_database)()
+
+
+def publish_portal_settings(row: PortalSettings) -> None:
+    """Drop the cached snapshot now, and write the new one once the transaction commits.
+
+    Dropping it at once means readers in this transaction see the change; writing it on
+    commit means other processes never see a change that is rolled back (and any stale
+    value another process cached in between is overwritten).
+    """
+    snapshot = SiteSettings.from_model(row)
+    cache.delete(CACHE_KEY)
+    transaction.on_commit(lambda: cache.set(CACHE_KEY, snapshot, CACHE_SECONDS))
+
+
+def forget_portal_settings() -> None:
+    cache.delete(CACHE_KEY)
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def settings_for_request(request: HttpRequest | None) -> SiteSettings:
+    """The snapshot the middleware attached; else read it, without touching the
+    database from inside an event loop (an async view rendering a template)."""
+    snapshot = getattr(request, "portal_settings", None)
+    if isinstance(snapshot, SiteSettings):
+        return snapshot
+    if not _in_event_loop():
+        return get_portal_settings()
+    cached = cache.get(CACHE_KEY)
+    if isinstance(cached, SiteSettings):
+        return cached
+    return SiteSettings.from_model(PortalSettings())  # defaults, until the cache is warm
+
+
+@sync_and_async_middleware
+def portal_settings_middleware(get_response):
+    """Attach `request.portal_settings` (one cache read a request, async-safe)."""
+    if iscoroutinefunction(get_response):
+
+        async def async_middleware(request: HttpRequest):
+            request.portal_settings = await aget_portal_settings()  # type: ignore[attr-defined]
+            return await get_response(request)
+
+        return async_middleware
+
+    def middleware(request: HttpRequest):
+        request.portal_settings = get_portal_settings()  # type: ignore[attr-defined]
+        return get_response(request)
+
+    return middleware

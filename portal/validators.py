@@ -1,0 +1,105 @@
+"""Validation for what staff enter in the portal settings."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+MIN_CONTRAST_WITH_WHITE = 4.5  # WCAG 2.2 AA for normal text
+MAX_LOGO_BYTES = 512 * 1024
+MAX_STAGES = 50
+MAX_STAGE_LENGTH = 100
+
+# Magic numbers of the raster formats we accept. SVG is refused: it can carry script.
+_SIGNATURES: list[tuple[str, bytes, int]] = [
+    ("image/png", b"\x89PNG\r\n\x1a\n", 0),
+    ("image/jpeg", b"\xff\xd8\xff", 0),
+    ("image/webp", b"WEBP", 8),
+]
+
+
+def _channel(value: int) -> float:
+    srgb = value / 255
+    return srgb / 12.92 if srgb <= 0.04045 else ((srgb + 0.055) / 1.055) ** 2.4
+
+
+def relative_luminance(hex_color: str) -> float:
+    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * _channel(red) + 0.7152 * _channel(green) + 0.0722 * _channel(blue)
+
+
+def contrast_with_white(hex_color: str) -> float:
+    return 1.05 / (relative_luminance(hex_color) + 0.05)
+
+
+def validate_primary_color(value: str) -> None:
+    if not isinstance(value, str) or not HEX_COLOR.match(value):
+        raise ValidationError(
+            _("Enter a colour as # and six hexadecimal digits, for example #1f5fa8."),
+            code="invalid_color",
+        )
+    ratio = contrast_with_white(value)
+    if ratio < MIN_CONTRAST_WITH_WHITE:
+        raise ValidationError(
+            _(
+                "White text on %(color)s has a contrast of only %(ratio).2f:1; "
+                "at least 4.5:1 is needed so everyone can read buttons and the header. "
+                "Choose a darker colour."
+            ),
+            code="low_contrast",
+            params={"color": value, "ratio": ratio},
+        )
+
+
+def validate_stage_list(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_("Enter a list of stage names."), code="invalid_stages")
+    if len(value) > MAX_STAGES:
+        raise ValidationError(_("At most 50 stages."), code="too_many_stages")
+    cleaned = [item.strip() for item in value]
+    if any(not item or len(item) > MAX_STAGE_LENGTH for item in cleaned):
+        raise ValidationError(
+            _("Each stage needs a name of 1 to 100 characters."), code="invalid_stage"
+        )
+    if len({item.casefold() for item in cleaned}) != len(cleaned):
+        raise ValidationError(_("A stage is listed twice."), code="duplicate_stage")
+
+
+def validate_sha256_hex(value: str) -> None:
+    if not SHA256_HEX.match(value or ""):
+        raise ValidationError(_("Expected 64 lowercase hexadecimal digits."), code="invalid_hash")
+
+
+def sniff_image_type(head: bytes) -> str | None:
+    """The image type the bytes really are (PNG, JPEG or WebP), whatever the file is called."""
+    for content_type, signature, offset in _SIGNATURES:
+        if head[offset : offset + len(signature)] == signature:
+            if content_type == "image/webp" and not head.startswith(b"RIFF"):
+                continue
+            return content_type
+    return None
+
+
+def validate_logo(data: bytes) -> str:
+    """Check an uploaded logo and answer its real content type."""
+    if len(data) > MAX_LOGO_BYTES:
+        raise ValidationError(
+            _("The logo is %(size)d KB; at most 512 KB is allowed."),
+            code="logo_too_large",
+            params={"size": (len(data) + 1023) // 1024},
+        )
+    content_type = sniff_image_type(data[:16])
+    if content_type is None:
+        if b"<svg" in data[:1024].lower():
+            raise ValidationError(
+                _("SVG logos are not accepted (they can carry scripts). Use PNG, JPEG or WebP."),
+                code="logo_svg",
+            )
+        raise ValidationError(
+            _("This file is not a PNG, JPEG or WebP image."), code="logo_not_image"
+        )
+    return content_type
