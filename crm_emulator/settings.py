@@ -11,11 +11,17 @@ os.environ.setdefault("DEBUG", "1")
 from portal.settings import *  # noqa: F403
 
 ROOT_URLCONF = "crm_emulator.urls"
-MIDDLEWARE = ["crm_emulator.middleware.ApiErrorMiddleware"]
+MIDDLEWARE = ["crm_emulator.middleware.ApiMiddleware"]
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "crm_emulator"]
 ALLOWED_HOSTS = ["*"]
 SECURE_SSL_REDIRECT = False
 APPEND_SLASH = False
+# The views enforce their own limits (1 MiB for /files/upload/base64, 10 MiB for JSON);
+# /files/upload streams the body to disk.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 EMULATOR_ADMIN_TOKEN = os.environ.get("EMULATOR_ADMIN_TOKEN", "")
 EMULATOR_ALLOW_HTTP = env_bool("EMULATOR_ALLOW_HTTP")  # noqa: F405
+# Extra API clients from `run_emulator --client ID:SECRET:REDIRECT_URI` (one per line).
+EMULATOR_CLIENTS = os.environ.get("EMULATOR_CLIENTS", "")

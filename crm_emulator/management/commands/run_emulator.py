@@ -1,9 +1,13 @@
-"""`manage.py run_emulator --port 8081`: serve the 1CRM emulator on its own port."""
+"""`manage.py run_emulator --port 8081`: serve the 1CRM emulator on its own port.
+
+One gunicorn worker with threads, on purpose: the control API's switches, faults and
+request log live in that one process's memory.
+"""
 
 import os
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -13,9 +17,24 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8081)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--threads", type=int, default=32)
+        parser.add_argument(
+            "--client",
+            action="append",
+            default=[],
+            metavar="ID:SECRET:REDIRECT_URI",
+            help="register one more API client (repeatable; owned by the admin user)",
+        )
 
-    def handle(self, *args, port, host, threads, **options):
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crm_emulator.settings"}
+    def handle(self, *args, port, host, threads, client, **options):
+        for spec in client:
+            parts = spec.split(":", 2)
+            if len(parts) < 2 or not parts[0]:
+                raise CommandError(f"--client needs ID:SECRET[:REDIRECT_URI], got {spec!r}")
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "crm_emulator.settings",
+            "EMULATOR_CLIENTS": "\n".join(client),
+        }
         argv = [
             sys.executable,
             "-m",
@@ -31,8 +50,11 @@ class Command(BaseCommand):
             str(threads),
             "--timeout",
             "0",
+            "--keep-alive",
+            "30",
             "--log-level",
             "warning",
         ]
         self.stdout.write(f"1CRM emulator on http://{host}:{port}/1crm/api.php")
+        self.stdout.flush()
         os.execve(sys.executable, argv, env)  # noqa: S606  (replace this process with the server)

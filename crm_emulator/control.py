@@ -1,0 +1,176 @@
+"""In-process test controls: switches, injected faults and the request log.
+
+Kept in memory on purpose: the server runs one process (1 gunicorn worker with threads),
+and `POST /__emulator__/reset` brings everything back to its defaults between tests.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+FAULT_KINDS = frozenset(
+    {
+        "latency",
+        "status",
+        "malformed",
+        "html",
+        "wrong_shape",
+        "wrong_total",
+        "reset",
+        "truncate",
+        "truncate_chunked",
+        "stall_headers",
+        "stall_body",
+    }
+)
+REQUEST_LOG_LIMIT = 5000
+
+
+def default_switches() -> dict[str, Any]:
+    return {
+        "contact_token_reads_data": False,
+        "leaky": False,
+        "allow_http": bool(getattr(settings, "EMULATOR_ALLOW_HTTP", False)),
+        "basic_auth": False,
+        "startup_edition": False,
+        "access_token_ttl": 3600,
+    }
+
+
+@dataclass
+class Fault:
+    path: str
+    kind: str
+    method: str | None = None
+    ms: int = 0
+    status: int = 500
+    retry_after: int | None = None
+    times: int | None = None
+    pattern: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.pattern = re.compile(self.path)
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("pattern", None)
+        return data
+
+
+_lock = threading.Lock()
+switches: dict[str, Any] = {}
+faults: list[Fault] = []
+request_log: list[dict[str, Any]] = []
+
+
+def reset() -> None:
+    with _lock:
+        switches.clear()
+        switches.update(default_switches())
+        faults.clear()
+        request_log.clear()
+
+
+def switch(name: str) -> Any:
+    if not switches:
+        reset()
+    return switches[name]
+
+
+def set_switches(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate every change first, then apply them all (all or nothing)."""
+    if not switches:
+        reset()
+    defaults = default_switches()
+    for name, value in changes.items():
+        if name not in defaults:
+            raise ValueError(f"unknown switch {name!r}")
+        if name == "access_token_ttl":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError("access_token_ttl must be a positive integer (seconds)")
+        elif not isinstance(value, bool):
+            raise ValueError(f"switch {name!r} must be true or false")
+    with _lock:
+        switches.update(changes)
+        return dict(switches)
+
+
+def add_fault(spec: dict[str, Any]) -> Fault:
+    kind = spec.get("kind")
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(sorted(FAULT_KINDS))}")
+    if not isinstance(spec.get("path"), str):
+        raise ValueError("path must be a regular expression string")
+    method = spec.get("method")
+    if method is not None and not isinstance(method, str):
+        raise ValueError("method must be a string or null")
+    numbers = {}
+    for name in ("ms", "status", "retry_after", "times"):
+        value = spec.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{name} must be an integer")
+        numbers[name] = value
+    if kind == "status" and not (numbers["status"] and 100 <= numbers["status"] <= 599):
+        raise ValueError("a status fault needs status between 100 and 599")
+    unknown = set(spec) - {"path", "method", "kind", "ms", "status", "retry_after", "times"}
+    if unknown:
+        raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+    try:
+        fault = Fault(
+            path=spec["path"],
+            kind=kind,
+            method=method.upper() if method else None,
+            ms=numbers["ms"] or 0,
+            status=numbers["status"] or 500,
+            retry_after=numbers["retry_after"],
+            times=numbers["times"],
+        )
+    except re.error as error:
+        raise ValueError(f"path is not a valid regular expression: {error}") from None
+    with _lock:
+        faults.append(fault)
+    return fault
+
+
+def clear_faults() -> None:
+    with _lock:
+        faults.clear()
+
+
+def take_faults(method: str, path: str) -> list[Fault]:
+    """Matching faults for this request, counting one use of each limited one."""
+    taken = []
+    with _lock:
+        for fault in list(faults):
+            if fault.method and fault.method != method:
+                continue
+            if not fault.pattern.search(path):
+                continue
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    faults.remove(fault)
+            taken.append(fault)
+    return taken
+
+
+def log_request(entry: dict[str, Any]) -> None:
+    with _lock:
+        request_log.append(entry)
+        if len(request_log) > REQUEST_LOG_LIMIT:
+            del request_log[: len(request_log) - REQUEST_LOG_LIMIT]
+
+
+def logged_requests() -> list[dict[str, Any]]:
+    with _lock:
+        return [dict(entry) for entry in request_log]
+
+
+def clear_requests() -> None:
+    with _lock:
+        request_log.clear()
