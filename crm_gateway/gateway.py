@@ -141,10 +141,22 @@ class ContactGateway:
         return {key: value for key, value in data.items() if key in allowed or key == "_display"}
 
     def _check(
-        self, cls: type[Any], data: dict[str, Any], *, parent: CheckedRecord[Any] | None = None
+        self,
+        cls: type[Any],
+        data: dict[str, Any],
+        *,
+        parent: CheckedRecord[Any] | None = None,
+        linked: bool = False,
     ) -> CheckedRecord[Any] | None:
+        """The record sealed as checked, or None (and a warning) if it is not the contact's.
+
+        `linked`: the record came from the contact's own account (or contact) link list,
+        the CRM's statement that it is linked to them (documents have no owner field).
+        """
         model = cls.MODEL
-        if model == "DocumentRevision":
+        if model == "Document" and linked:
+            passed = True
+        elif model == "DocumentRevision":
             passed = (
                 parent is not None
                 and parent.model == "Document"
@@ -162,7 +174,13 @@ class ContactGateway:
         return seal(cls.from_json(self._shown(model, data)), self.scope)
 
     async def _list(
-        self, cls: type[Any], path: str, query: ListQuery, *, parent: CheckedRecord[Any] | None
+        self,
+        cls: type[Any],
+        path: str,
+        query: ListQuery,
+        *,
+        parent: CheckedRecord[Any] | None,
+        linked: bool = False,
     ) -> Page[CheckedRecord[Any]]:
         model = cls.MODEL
         extra = [Filter("document_id", parent.id)] if model == "DocumentRevision" and parent else []
@@ -177,7 +195,7 @@ class ContactGateway:
             accept_language=self.scope.accept_language,
         )
         raw, total = _records(reply, path)
-        checked = [self._check(cls, data, parent=parent) for data in raw]
+        checked = [self._check(cls, data, parent=parent, linked=linked) for data in raw]
         kept = [record for record in checked if record is not None]
         dropped = len(raw) - len(kept)
         return Page(kept, max(0, total - dropped), query.offset, query.limit)
@@ -190,6 +208,12 @@ class ContactGateway:
         query = query or ListQuery()
         if not self.allowlist.rule(cls.MODEL).listable or cls.MODEL == "DocumentRevision":
             raise errors.NotAllowed(f"the portal does not list {cls.MODEL} records")
+        if cls.MODEL == "Document":
+            # Documents hang off accounts and contacts by join links: list the contact's own.
+            owner = ("Account", self.scope.account_id) if self.scope.account_id else None
+            owner = owner or ("Contact", self.scope.contact_id)
+            path = api_path("data", owner[0], owner[1], "documents")
+            return await self._list(cls, path, query, parent=None, linked=True)
         return await self._list(cls, api_path("data", cls.MODEL), query, parent=None)
 
     async def iter_records[T: Record](
@@ -265,10 +289,31 @@ class ContactGateway:
             from crm_gateway.models import Document
 
             parent = await self.get_record(Document, document_id)
-        checked = self._check(cls, data, parent=parent)
+        linked = False
+        if model == "Document" and not SCOPE_RULES[model].allows(self.scope, data):
+            linked = await self._document_is_linked(record_id)
+        checked = self._check(cls, data, parent=parent, linked=linked)
         if checked is None:
             raise errors.NotFound("no such record", method="GET", path=path)
         return checked
+
+    async def _document_is_linked(self, document_id: str) -> bool:
+        """Whether the CRM links the document to the contact's account or the contact."""
+        owners = [("accounts", self.scope.account_id), ("contacts", self.scope.contact_id)]
+        for link, owner_id in owners:
+            if owner_id is None:
+                continue
+            path = api_path("data", "Document", document_id, link)
+            reply = await call_json(
+                "GET",
+                path,
+                credential=self._data_credential(),
+                params=[("fields[]", "id"), ("limit", str(PAGE_LIMIT))],
+            )
+            raw, _ = _records(reply, path)
+            if any(item.get("id") == owner_id for item in raw):
+                return True
+        return False
 
     async def own_contact(self) -> CheckedRecord[Contact]:
         return await self.get_record(Contact, self.scope.contact_id)

@@ -116,7 +116,10 @@ def _no_list(scope: ContactScope) -> list[Filter]:
 SCOPE_RULES: dict[str, ScopeRule] = {
     "Invoice": ScopeRule(("billing_account_id", "billing_contact_id"), _billed, _billed_ok),
     "Quote": ScopeRule(("billing_account_id", "billing_contact_id"), _billed, _billed_ok),
-    "Document": ScopeRule(("account_id", "contact_id"), _linked, _linked_ok),
+    # Documents belong to accounts and contacts through join links: they are listed
+    # through the contact's own account (or contact) and, when their fields do not name
+    # the account or contact, checked by the link lists (see the gateway).
+    "Document": ScopeRule(("account_id", "contact_id"), lambda scope: [], _linked_ok),
     "Note": ScopeRule(("account_id", "contact_id", "portal_flag"), _note_filters, _note_ok),
     "Payment": ScopeRule(
         ("account_id",),

@@ -63,12 +63,14 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
 
 
 def _upstream_filename(headers: httpx.Headers) -> str | None:
-    if headers.get("X-OneCRM-Filename"):
-        return headers["X-OneCRM-Filename"]
+    """The CRM's name for the file: `filename*` (exact), else X-OneCRM-Filename (percent-
+    encoded when not ASCII), else the plain `filename`. Sanitised by the caller."""
     disposition = headers.get("Content-Disposition", "")
     match = _FILENAME_STAR.search(disposition)
     if match:
         return unquote(match.group(1).strip().strip('"'))
+    if headers.get("X-OneCRM-Filename"):
+        return unquote(headers["X-OneCRM-Filename"])
     match = _FILENAME.search(disposition)
     return match.group(1) if match else None
 
