@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import asdict, dataclass
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.decorators import sync_and_async_middleware
@@ -97,25 +97,29 @@ def load_settings_row() -> PortalSettings:
     return row
 
 
-def _from_database() -> SiteSettings:
+def _from_database(using: str) -> SiteSettings:
     snapshot = SiteSettings.from_model(load_settings_row())
-    cache.set(CACHE_KEY, snapshot, CACHE_SECONDS)
+    caches[using].set(CACHE_KEY, snapshot, CACHE_SECONDS)
     return snapshot
 
 
-def get_portal_settings() -> SiteSettings:
-    """The current settings: from the shared cache, else from the database."""
-    snapshot = cache.get(CACHE_KEY)
+def get_portal_settings(using: str = "default") -> SiteSettings:
+    """The current settings: from the shared cache, else from the database.
+
+    `using` names the cache alias (tests read through a second client of the same cache,
+    as another process would).
+    """
+    snapshot = caches[using].get(CACHE_KEY)
     if isinstance(snapshot, SiteSettings):
         return snapshot
-    return _from_database()
+    return _from_database(using)
 
 
-async def aget_portal_settings() -> SiteSettings:
-    snapshot = await cache.aget(CACHE_KEY)
+async def aget_portal_settings(using: str = "default") -> SiteSettings:
+    snapshot = await caches[using].aget(CACHE_KEY)
     if isinstance(snapshot, SiteSettings):
         return snapshot
-    return await sync_to_async(_from_database)()
+    return await sync_to_async(_from_database)(using)
 
 
 def publish_portal_settings(row: PortalSettings) -> None:
