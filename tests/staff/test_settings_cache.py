@@ -74,7 +74,7 @@ def test_async_reader_sees_the_change_too(two_processes, django_capture_on_commi
     # transaction (they run on another thread's connection).
     from asgiref.sync import async_to_sync
 
-    this_process, other_process = two_processes
+    _this_process, other_process = two_processes
     assert async_to_sync(aget_portal_settings)(other_process).section_quotes is True
     with django_capture_on_commit_callbacks(execute=True):
         row = PortalSettings.objects.get(pk=1)

@@ -1,0 +1,158 @@
+"""Test connection (admin button and `manage.py portal_check`) against the emulator:
+healthy, and each failure with its precise reason."""
+
+import json
+from io import StringIO
+
+import httpx2 as httpx
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.emulator_server import free_port
+from tests.staff.conftest import SETTINGS_URL
+
+pytestmark = pytest.mark.django_db
+
+TEST_URL = "/admin/portal/portalsettings/test-connection/"
+
+
+def set_switches(crm, **switches):
+    """The emulator's switches; skip (not fail) while the emulator lacks this control."""
+    try:
+        crm.control("POST", "switches", json=switches)
+    except httpx.HTTPStatusError as error:
+        if error.response.status_code == 404:
+            pytest.skip("the emulator has no /__emulator__/switches control yet")
+        raise
+
+
+def run_check(admin_client):
+    response = admin_client.post(TEST_URL)
+    assert response.status_code == 200
+    return response.context["report"], response.content.decode()
+
+
+def test_healthy_crm_reports_version_products_auth_and_round_trip(admin_client, crm):
+    report, page = run_check(admin_client)
+    assert report.ok, report.message
+    assert report.crm_version == "8.6.2"
+    assert report.products and "enterprise" in report.products
+    assert report.authenticated is True
+    assert report.round_trip_ms is not None and report.round_trip_ms >= 0
+    assert [step.name for step in report.steps] == [
+        "version (anonymous)",
+        "staff token",
+        "version (authenticated)",
+        "locale",
+    ]
+    assert "Connected" in page and "8.6.2" in page and "works" in page
+
+
+def test_get_only_shows_the_configuration_and_calls_nothing(admin_client, settings):
+    settings.ONECRM_API_URL = f"http://127.0.0.1:{free_port()}/1crm/api.php"
+    response = admin_client.get(TEST_URL)
+    assert response.status_code == 200
+    assert response.context["report"] is None
+    assert admin_client.get(SETTINGS_URL).status_code == 200
+
+
+def test_refused_port(admin_client, settings):
+    settings.ONECRM_API_URL = f"http://127.0.0.1:{free_port()}/1crm/api.php"
+    report, page = run_check(admin_client)
+    assert not report.ok and report.reason == "refused"
+    assert "refused the connection" in report.message
+    assert "Connection failed" in page
+
+
+def test_dns_failure(admin_client, settings):
+    settings.ONECRM_API_URL = "http://crm.portal-test.invalid/1crm/api.php"
+    report, _page = run_check(admin_client)
+    assert report.reason == "dns", report.message
+    assert "crm.portal-test.invalid" in report.message
+
+
+def test_tls_failure_when_the_port_does_not_speak_https(admin_client, crm, settings):
+    settings.ONECRM_API_URL = crm.api_url.replace("http://", "https://")
+    report, _page = run_check(admin_client)
+    assert report.reason == "tls", report.message
+
+
+def test_wrong_secret_is_a_401_and_the_secret_is_never_shown(admin_client, crm, settings):
+    settings.ONECRM_SERVICE_CLIENT_SECRET = "wrong-secret-for-the-test"
+    report, page = run_check(admin_client)
+    assert report.reason == "unauthorized", report.message
+    assert report.steps[0].ok and not report.steps[1].ok
+    assert "wrong-secret-for-the-test" not in page
+    assert "wrong-secret-for-the-test" not in json.dumps(report.as_dict())
+
+
+def test_startup_edition_is_a_403_with_its_reason(admin_client, crm):
+    set_switches(crm, startup_edition=True)
+    report, _page = run_check(admin_client)
+    assert report.reason == "startup_edition", report.message
+    assert "Pro and Enterprise" in report.message
+
+
+def test_plain_http_refused(admin_client, crm):
+    set_switches(crm, allow_http=False)
+    report, _page = run_check(admin_client)
+    assert report.reason == "plain_http_refused", report.message
+    assert "https://" in report.message
+
+
+def test_timeout(admin_client, crm, settings, monkeypatch):
+    from portal import connection_check
+
+    monkeypatch.setattr(connection_check, "CHECK_TIMEOUT", httpx.Timeout(0.3, connect=0.3))
+    try:
+        crm.control("POST", "faults", json={"path": "^/version$", "kind": "latency", "ms": 1500})
+    except httpx.HTTPStatusError as error:
+        if error.response.status_code == 404:
+            pytest.skip("the emulator has no /__emulator__/faults control yet")
+        raise
+    report, _page = run_check(admin_client)
+    assert report.reason == "timeout", report.message
+
+
+def test_portal_check_command_reports_a_healthy_crm(crm):
+    out = StringIO()
+    call_command("portal_check", stdout=out)
+    text = out.getvalue()
+    assert "CRM version: 8.6.2" in text and "Result: OK" in text
+    assert "Authentication: works" in text
+
+
+def test_portal_check_json(crm):
+    out = StringIO()
+    call_command("portal_check", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["ok"] is True and report["crm_version"] == "8.6.2"
+    assert report["authenticated"] is True
+
+
+def test_portal_check_fails_with_a_non_zero_exit_and_the_reason(crm, settings):
+    settings.ONECRM_API_URL = f"http://127.0.0.1:{free_port()}/1crm/api.php"
+    out = StringIO()
+    with pytest.raises(CommandError) as failure:
+        call_command("portal_check", "--json", stdout=out)
+    assert failure.value.returncode == 1
+    assert json.loads(out.getvalue())["reason"] == "refused"
+
+
+def test_portal_check_exit_code_from_the_shell(crm):
+    """The real command line: exit status 1, one line on stderr, no traceback."""
+    import subprocess
+    import sys
+
+    env = {**crm.env, "ONECRM_API_URL": f"http://127.0.0.1:{free_port()}/1crm/api.php"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "portal_check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "FAILED (refused)" in result.stdout
+    assert "Traceback" not in result.stderr

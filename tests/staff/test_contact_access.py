@@ -1,0 +1,96 @@
+"""Contact access: the helpers the sign-in uses, block/unblock, finding a CRM contact."""
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from portal import admin as portal_admin
+from portal.models import ActivityEvent, ContactAccess
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/portal/contactaccess/"
+FIND = "/admin/portal/contactaccess/find-contact/"
+
+
+def test_record_sign_in_creates_then_updates_and_is_blocked_follows_the_flag():
+    first = ContactAccess.objects.record_sign_in("c-1", "a-1")
+    assert first.last_sign_in is not None and not first.blocked
+    again = ContactAccess.objects.record_sign_in("c-1", "a-2")
+    assert again.pk == first.pk and again.account_id == "a-2"
+    assert again.last_sign_in >= first.last_sign_in
+    assert ContactAccess.objects.is_blocked("c-1") is False
+    assert ContactAccess.objects.is_blocked("unknown") is False
+    ContactAccess.objects.filter(contact_id="c-1").update(blocked=True)
+    assert ContactAccess.objects.is_blocked("c-1") is True
+
+
+def test_async_helpers():
+    access = async_to_sync(ContactAccess.objects.arecord_sign_in)("c-2", "a-1")
+    assert access.last_sign_in is not None
+    assert async_to_sync(ContactAccess.objects.ais_blocked)("c-2") is False
+
+
+def test_block_and_unblock_actions_are_recorded(admin_client):
+    access = ContactAccess.objects.create(contact_id="c-1", account_id="a-1")
+    response = admin_client.post(
+        CHANGELIST, {"action": "block", "_selected_action": [access.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert ContactAccess.objects.get(pk=access.pk).blocked is True
+    admin_client.post(CHANGELIST, {"action": "unblock", "_selected_action": [access.pk]})
+    assert ContactAccess.objects.get(pk=access.pk).blocked is False
+    kinds = list(ActivityEvent.objects.order_by("at", "id").values_list("kind", "contact_id"))
+    assert kinds == [("access_blocked", "c-1"), ("access_unblocked", "c-1")]
+
+
+def test_send_link_action_waits_for_the_hook_and_then_calls_it(admin_client, monkeypatch):
+    access = ContactAccess.objects.create(contact_id="c-1")
+    monkeypatch.setattr(portal_admin, "sign_in_link_hook", lambda: None)
+    response = admin_client.post(
+        CHANGELIST, {"action": "send_link", "_selected_action": [access.pk]}, follow=True
+    )
+    assert "not available yet" in response.content.decode()
+
+    sent = []
+    monkeypatch.setattr(portal_admin, "sign_in_link_hook", lambda: sent.append)
+    admin_client.post(CHANGELIST, {"action": "send_link", "_selected_action": [access.pk]})
+    assert sent == ["c-1"]
+    assert ContactAccess.objects.get(pk=access.pk).invited_at is not None
+
+
+def test_find_a_crm_contact_by_email_with_the_staff_credential(admin_client, crm):
+    response = admin_client.get(FIND, {"q": "emily.carter@example.com"})
+    assert response.status_code == 200
+    results = response.context["results"]
+    assert response.context["problem"] == ""
+    assert [r["email1"] for r in results] == ["emily.carter@example.com"]
+    assert "Emily" in response.content.decode()
+
+
+def test_find_by_name_then_block_from_the_results(admin_client, crm):
+    response = admin_client.get(FIND, {"q": "Becker"})
+    results = response.context["results"]
+    assert results, "Jonas Becker is in the demo data"
+    contact = results[0]
+    assert contact["access"] is None
+    admin_client.post(
+        FIND,
+        {
+            "contact_id": contact["id"],
+            "account_id": contact.get("primary_account_id", ""),
+            "action": "block",
+            "q": "Becker",
+        },
+    )
+    assert ContactAccess.objects.is_blocked(contact["id"]) is True
+    again = admin_client.get(FIND, {"q": "Becker"}).context["results"][0]
+    assert again["access"].blocked is True
+
+
+def test_find_says_why_when_the_crm_is_unreachable(admin_client, settings):
+    from tests.emulator_server import free_port
+
+    settings.ONECRM_API_URL = f"http://127.0.0.1:{free_port()}/1crm/api.php"
+    response = admin_client.get(FIND, {"q": "someone@example.com"})
+    assert response.status_code == 200
+    assert "refused the connection" in response.context["problem"]
