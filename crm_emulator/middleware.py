@@ -201,7 +201,7 @@ class ApiMiddleware:
                     "API calls over a non-SSL connection (http://) are disabled",
                     hint="Use https://, or enable plain HTTP in Admin - System Settings",
                 )
-            response = self.get_response(request)
+            response = self._json_404(request, self.get_response(request))
         except ApiError as error:
             response = error.response()
         for fault in after:
