@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import logging
 import time
@@ -55,6 +56,8 @@ class TokenSet:
     access_token: str = field(repr=False)
     refresh_token: str | None = field(default=None, repr=False)
     expires_at: float = 0.0  # epoch seconds
+    # Renew from here on: EXPIRY_MARGIN before expiry, less for short-lived tokens.
+    renew_at: float = 0.0
     token_type: str = "Bearer"  # noqa: S105 (a token type, not a secret)
 
     @classmethod
@@ -67,15 +70,17 @@ class TokenSet:
         except (TypeError, ValueError):
             expires_in = 3600.0
         refresh = reply.get("refresh_token")
+        now = time.time()
         return cls(
             access_token=access,
             refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-            expires_at=time.time() + expires_in,
+            expires_at=now + expires_in,
+            renew_at=now + expires_in - min(EXPIRY_MARGIN, expires_in / 10),
             token_type=str(reply.get("token_type") or "Bearer"),
         )
 
-    def expires_soon(self, margin: float = EXPIRY_MARGIN) -> bool:
-        return time.time() >= self.expires_at - margin
+    def expires_soon(self) -> bool:
+        return time.time() >= (self.renew_at or self.expires_at - EXPIRY_MARGIN)
 
     def as_dict(self) -> dict[str, Any]:
         """For the session store (server-side), never for a page."""
@@ -83,6 +88,7 @@ class TokenSet:
             "access_token": self.access_token,
             "refresh_token": self.refresh_token,
             "expires_at": self.expires_at,
+            "renew_at": self.renew_at,
             "token_type": self.token_type,
         }
 
@@ -92,6 +98,7 @@ class TokenSet:
             access_token=str(data["access_token"]),
             refresh_token=data.get("refresh_token"),
             expires_at=float(data.get("expires_at") or 0),
+            renew_at=float(data.get("renew_at") or 0),
             token_type=str(data.get("token_type") or "Bearer"),
         )
 
@@ -159,7 +166,7 @@ async def refresh_contact_tokens(refresh_token: str) -> TokenSet:
             ) from None
         tokens = TokenSet.from_reply(reply, path=path)
         if tokens.refresh_token is None:
-            tokens = TokenSet(tokens.access_token, refresh_token, tokens.expires_at)
+            tokens = dataclasses.replace(tokens, refresh_token=refresh_token)
         _rotated[key] = (tokens, now + ROTATION_MEMORY)
         return tokens
 
@@ -244,7 +251,7 @@ class _SharedToken:
                     tokens = None
             if tokens is None or tokens.expires_soon():
                 tokens = await self._fetch()
-                ttl = max(1, int(tokens.expires_at - time.time() - EXPIRY_MARGIN))
+                ttl = max(1, int(tokens.renew_at - time.time()))
                 await cache.aset(self._cache_key, tokens.as_dict(), timeout=ttl)
             _process_tokens[self._cache_key] = tokens
             return tokens

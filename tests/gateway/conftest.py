@@ -92,3 +92,102 @@ def scripted(settings) -> Iterator[ScriptedCrm]:
     settings.ONECRM_API_URL = API
     with use_transport(httpx.MockTransport(crm)):
         yield crm
+
+
+# --- The emulator as a real server ------------------------------------------------------
+
+DEMO_PASSWORD = "demo-password"
+
+
+@dataclass
+class Party:
+    """A demo contact and what the CRM holds for its account (read with a staff token)."""
+
+    contact_id: str
+    account_id: str
+    email: str
+    invoices: set[str]
+    quotes: set[str]
+    documents: set[str]
+    portal_notes: set[str]
+
+
+@dataclass
+class Demo:
+    mine: Party
+    other: Party
+
+
+def _staff_headers(api: str) -> dict[str, str]:
+    token = httpx.post(
+        f"{api}/auth/user/access_token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": "demo-portal",
+            "client_secret": "demo-portal-secret",
+        },
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _ids(api: str, headers: dict[str, str], path: str, **filters: str) -> set[str]:
+    params = [("fields[]", "id"), ("limit", "200")]
+    params += [(f"filters[{k}]", v) for k, v in filters.items()]
+    records = httpx.get(api + path, params=params, headers=headers).json()["records"]
+    return {record["id"] for record in records}
+
+
+@pytest.fixture(scope="session")
+def demo(emulator) -> Demo:
+    api = emulator.api_url
+    headers = _staff_headers(api)
+    contacts = httpx.get(
+        f"{api}/data/Contact",
+        params=[("fields[]", "email1"), ("fields[]", "primary_account_id"), ("limit", "200")],
+        headers=headers,
+    ).json()["records"]
+    parties = []
+    seen_accounts: set[str] = set()
+    for contact in contacts:
+        account = contact.get("primary_account_id")
+        if not account or account in seen_accounts:
+            continue
+        seen_accounts.add(account)
+        party = Party(
+            contact_id=contact["id"],
+            account_id=account,
+            email=contact["email1"],
+            invoices=_ids(api, headers, "/data/Invoice", billing_account_id=account),
+            quotes=_ids(api, headers, "/data/Quote", billing_account_id=account),
+            documents=_ids(api, headers, f"/data/Account/{account}/documents"),
+            portal_notes=_ids(api, headers, "/data/Note", account_id=account, portal_flag="1"),
+        )
+        if party.invoices and party.quotes and party.documents:
+            parties.append(party)
+    assert len(parties) >= 2, "the demo data needs two accounts with invoices, quotes, documents"
+    return Demo(mine=parties[0], other=parties[1])
+
+
+def contact_tokens(crm, email: str) -> credentials.TokenSet:
+    """A contact's own OAuth tokens (password grant, as the sign-in would get them)."""
+    reply = httpx.post(
+        f"{crm.api_url}/auth/contact/access_token",
+        json={
+            "grant_type": "password",
+            "username": email,
+            "password": DEMO_PASSWORD,
+            "client_id": "demo-portal",
+            "client_secret": "demo-portal-secret",
+            "scope": "profile read",
+        },
+    )
+    reply.raise_for_status()
+    return credentials.TokenSet.from_reply(reply.json())
+
+
+def logged(crm, path_prefix: str = "", method: str | None = None) -> list[dict]:
+    return [
+        entry
+        for entry in crm.control("GET", "requests").json()["requests"]
+        if entry["path"].startswith(path_prefix) and (method is None or entry["method"] == method)
+    ]
