@@ -368,17 +368,24 @@ def format_size(size: Any, locale: CrmLocale) -> str:
 # --- The cached locale -------------------------------------------------------------------
 
 
+def _cache_key(language: str) -> str:
+    return f"{LOCALE_CACHE_KEY}:{language[:16]}" if language else LOCALE_CACHE_KEY
+
+
 async def aget_crm_locale(
     fetch: Callable[[], Awaitable[Mapping[str, Any]]],
     *,
     currencies: Callable[[], Awaitable[Mapping[str, Currency]]] | None = None,
+    language: str = "",
 ) -> CrmLocale:
     """The CRM's locale from Django's cache, else fetched once and cached for an hour.
 
+    The CRM answers per language (Accept-Language), so each language is cached apart.
     If the CRM cannot be asked, pages still render with the default locale (and the
     next request tries again): formatting must never be why a page fails.
     """
-    cached = await cache.aget(LOCALE_CACHE_KEY)
+    key = _cache_key(language)
+    cached = await cache.aget(key)
     if isinstance(cached, dict):
         try:
             return CrmLocale.from_dict(cached)
@@ -391,9 +398,9 @@ async def aget_crm_locale(
     except Exception as exc:  # the CRM's trouble is reported by the page's own calls
         logger.warning("CRM locale unavailable, using defaults: %s", type(exc).__name__)
         return CrmLocale()
-    await cache.aset(LOCALE_CACHE_KEY, locale.as_dict(), LOCALE_CACHE_SECONDS)
+    await cache.aset(key, locale.as_dict(), LOCALE_CACHE_SECONDS)
     return locale
 
 
-async def aforget_crm_locale() -> None:
-    await cache.adelete(LOCALE_CACHE_KEY)
+async def aforget_crm_locale(language: str = "") -> None:
+    await cache.adelete(_cache_key(language))

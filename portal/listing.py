@@ -12,7 +12,8 @@ Every state of a list lives in its URL, so back, reload and bookmarks work. The 
   is not a date, is refused: silently showing other records than asked would mislead.
 * `page` must be digits; 0 reads as 1. A page past the last one is clamped to the last
   page by the view (`clamp_page`), which shows it under its canonical URL.
-* `from` after `to` are swapped: that is what the visitor meant.
+* `from` after `to` are swapped: that is what the visitor meant. A named `period`
+  (this quarter, last year...) wins over `from`/`to` (the form sends both).
 
 `ListQuery.crm_*` turn the state into the gateway's filter objects. Nothing here does I/O.
 """
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
+
+from django.utils.translation import gettext_lazy as _
 
 from crm_gateway.query import PAGE_LIMIT, DateFilter, DateOperator, Filter
 from portal.formatting import to_date, to_decimal
@@ -52,21 +55,21 @@ class QueryDict(Protocol):
 
 @dataclass(frozen=True)
 class Period:
-    label: str
+    label: Any
     operator: DateOperator
     period: str
 
 
 # The named periods offered in the filter form, with the reference's operators.
 PERIODS: dict[str, Period] = {
-    "this_month": Period("This month", DateOperator.PERIOD_CURRENT, "month"),
-    "last_month": Period("Last month", DateOperator.PERIOD_PREV, "month"),
-    "this_quarter": Period("This quarter", DateOperator.PERIOD_CURRENT, "quarter"),
-    "last_quarter": Period("Last quarter", DateOperator.PERIOD_PREV, "quarter"),
-    "this_year": Period("This year", DateOperator.PERIOD_CURRENT, "year"),
-    "last_year": Period("Last year", DateOperator.PERIOD_PREV, "year"),
-    "last_30_days": Period("Last 30 days", DateOperator.PERIOD_CURRENT, "days_30"),
-    "last_90_days": Period("Last 90 days", DateOperator.PERIOD_CURRENT, "days_90"),
+    "this_month": Period(_("This month"), DateOperator.PERIOD_CURRENT, "month"),
+    "last_month": Period(_("Last month"), DateOperator.PERIOD_PREV, "month"),
+    "this_quarter": Period(_("This quarter"), DateOperator.PERIOD_CURRENT, "quarter"),
+    "last_quarter": Period(_("Last quarter"), DateOperator.PERIOD_PREV, "quarter"),
+    "this_year": Period(_("This year"), DateOperator.PERIOD_CURRENT, "year"),
+    "last_year": Period(_("Last year"), DateOperator.PERIOD_PREV, "year"),
+    "last_30_days": Period(_("Last 30 days"), DateOperator.PERIOD_CURRENT, "days_30"),
+    "last_90_days": Period(_("Last 90 days"), DateOperator.PERIOD_CURRENT, "days_90"),
 }
 CUSTOM_PERIOD = "custom"
 
@@ -74,7 +77,7 @@ CUSTOM_PERIOD = "custom"
 @dataclass(frozen=True)
 class SortKey:
     field: str  # the CRM field
-    label: str
+    label: Any  # a lazy translation
     kind: Literal["text", "date", "number"] = "text"
 
 
@@ -85,9 +88,9 @@ class ListSpec:
     sorts: Mapping[str, SortKey]
     default_sort: str
     default_dir: Direction
-    statuses: Mapping[str, str] = field(default_factory=dict)  # value -> label
+    statuses: Mapping[str, Any] = field(default_factory=dict)  # value -> label
     date_field: str | None = None
-    date_label: str = ""
+    date_label: Any = ""
 
     def __post_init__(self) -> None:
         if self.default_sort not in self.sorts:
@@ -170,6 +173,24 @@ class ListQuery:
         return None
 
 
+@dataclass(frozen=True)
+class SortHeader:
+    key: str
+    label: Any
+    url: str
+    aria_sort: str  # "ascending", "descending" or "" (not sorted by this column)
+
+
+def sort_headers(query: ListQuery, spec: ListSpec, path: str) -> dict[str, SortHeader]:
+    """Column headers as links that sort (and toggle), keyed by sort key."""
+    headers = {}
+    for key, sort_key in spec.sorts.items():
+        active = key == query.sort
+        aria = ("ascending" if query.dir == "asc" else "descending") if active else ""
+        headers[key] = SortHeader(key, sort_key.label, query.sort_url(path, spec, key), aria)
+    return headers
+
+
 def _single(query: QueryDict, key: str) -> str:
     values = query.getlist(key)
     if not values:
@@ -215,8 +236,8 @@ def parse_list_query(query: QueryDict, spec: ListSpec, *, query_length: int = 0)
         raise BadListQuery("this list has no date filter")
     if period and period != CUSTOM_PERIOD and period not in PERIODS:
         raise BadListQuery("unknown period")
-    if period in PERIODS and (date_from or date_to):
-        raise BadListQuery("a named period and a date range exclude each other")
+    if period in PERIODS:  # the explicit choice in the form wins over leftover dates
+        date_from = date_to = None
     if period == CUSTOM_PERIOD and not (date_from or date_to):
         period = ""
     if date_from and date_to and date_from > date_to:
@@ -294,6 +315,19 @@ class Paging:
         return out
 
 
+def page_links(query: ListQuery, spec: ListSpec, path: str, paging: Paging) -> dict[str, Any]:
+    """Previous/next URLs and the numbered window ((number, url), None for a gap)."""
+
+    def url(number: int) -> str:
+        return query.url(path, spec, page=number)
+
+    return {
+        "previous": url(paging.page - 1) if paging.has_previous else "",
+        "next": url(paging.page + 1) if paging.has_next else "",
+        "numbers": [(n, url(n)) if n is not None else (None, "") for n in paging.window()],
+    }
+
+
 def clamp_page(page: int, total: int, page_size: int) -> int:
     """The page to show for `page` when the list has `total` records."""
     last = max(1, -(-total // page_size))
@@ -308,18 +342,23 @@ def page_size_for(setting: int) -> int:
 
 INVOICE_SPEC = ListSpec(
     sorts={
-        "number": SortKey("invoice_number", "Number", "number"),
-        "subject": SortKey("name", "Subject"),
-        "date": SortKey("invoice_date", "Date", "date"),
-        "due": SortKey("due_date", "Due", "date"),
-        "amount": SortKey("amount", "Amount", "number"),
-        "balance": SortKey("amount_due", "Amount due", "number"),
+        "number": SortKey("invoice_number", _("Number"), "number"),
+        "subject": SortKey("name", _("Subject")),
+        "date": SortKey("invoice_date", _("Date"), "date"),
+        "due": SortKey("due_date", _("Due"), "date"),
+        "amount": SortKey("amount", _("Amount"), "number"),
+        "balance": SortKey("amount_due", _("Amount due"), "number"),
     },
     default_sort="date",
     default_dir="desc",
-    statuses={"open": "Open", "overdue": "Overdue", "paid": "Paid", "cancelled": "Cancelled"},
+    statuses={
+        "open": _("Open"),
+        "overdue": _("Overdue"),
+        "paid": _("Paid"),
+        "cancelled": _("Cancelled"),
+    },
     date_field="invoice_date",
-    date_label="Invoice date",
+    date_label=_("Invoice date"),
 )
 
 
@@ -375,18 +414,22 @@ def invoice_status(record: Mapping[str, Any], today: dt.date) -> str:
 
 QUOTE_SPEC = ListSpec(
     sorts={
-        "number": SortKey("quote_number", "Number", "number"),
-        "subject": SortKey("name", "Subject"),
-        "stage": SortKey("quote_stage", "Stage"),
-        "valid": SortKey("valid_until", "Valid until", "date"),
-        "amount": SortKey("amount", "Amount", "number"),
-        "created": SortKey("date_entered", "Created", "date"),
+        "number": SortKey("quote_number", _("Number"), "number"),
+        "subject": SortKey("name", _("Subject")),
+        "stage": SortKey("quote_stage", _("Stage")),
+        "valid": SortKey("valid_until", _("Valid until"), "date"),
+        "amount": SortKey("amount", _("Amount"), "number"),
+        "created": SortKey("date_entered", _("Created"), "date"),
     },
     default_sort="created",
     default_dir="desc",
-    statuses={"awaiting": "Awaiting your decision", "accepted": "Accepted", "declined": "Declined"},
+    statuses={
+        "awaiting": _("Awaiting your decision"),
+        "accepted": _("Accepted"),
+        "declined": _("Declined"),
+    },
     date_field="valid_until",
-    date_label="Valid until",
+    date_label=_("Valid until"),
 )
 # Stages in which a quote waits for the customer, and the ones a decision leads to.
 AWAITING_QUOTE_STAGES = ("Delivered", "Negotiation")
@@ -415,13 +458,13 @@ def quote_stages_for(status: str, visible: Sequence[str]) -> tuple[str, ...]:
 
 DOCUMENT_SPEC = ListSpec(
     sorts={
-        "name": SortKey("document_name", "Name"),
-        "date": SortKey("date_modified", "Date", "date"),
+        "name": SortKey("document_name", _("Name")),
+        "date": SortKey("date_modified", _("Date"), "date"),
     },
     default_sort="date",
     default_dir="desc",
     date_field="date_modified",
-    date_label="Date",
+    date_label=_("Date"),
 )
 
 
