@@ -16,7 +16,8 @@ Filter shapes
 -------------
 ``filters`` is ``None``/``{}``/``[]`` (no filter: every event passes), a WebhookFilter
 ``{"glue": "and"|"or", "conditions": [...]}`` (``glue`` defaults to "and"; an empty
-``conditions`` list passes), or a bare list of conditions (read as glue "and").
+``conditions`` list passes), or a bare list of conditions or a single condition (both
+read as glue "and").
 A condition is a nested WebhookFilter (it has ``conditions``) or a field filter
 ``{"field", "filter", "value"?, "value2"?, "when"?, "type"?}``.
 
@@ -417,12 +418,22 @@ def _validate_condition(condition: dict, where: str, errors: list[str]) -> None:
         errors.append(f"{where}.value: must be a string")
 
 
+def _as_group(filters: Any) -> Any:
+    """Top-level leniency: a bare list is an "and" group, and so is a single condition
+    (a dict with ``field`` but no ``conditions``), rather than being silently ignored."""
+    if isinstance(filters, list):
+        return {"glue": "and", "conditions": filters}
+    if isinstance(filters, dict) and "field" in filters and "conditions" not in filters:
+        return {"glue": "and", "conditions": [filters]}
+    return filters
+
+
 def validate_filters(filters: Any) -> list[str]:
     """Human-readable problems with a webhook's `filters`; an empty list means valid."""
     if filters is None or filters == {} or filters == []:
         return []
     errors: list[str] = []
-    _validate(filters, "filters", 1, errors)
+    _validate(_as_group(filters), "filters", 1, errors)
     return errors
 
 
@@ -598,9 +609,8 @@ def matches(
     errors = validate_filters(filters)
     if errors:
         raise ValueError("; ".join(errors))
-    if filters is None or filters == {} or filters == []:
-        return True
-    if isinstance(filters, dict) and not filters.get("conditions"):
+    filters = _as_group(filters)
+    if not filters or not filters.get("conditions"):
         return True
     return _group_matches(filters, old or {}, new, today, field_types, fiscal_start_month)
 

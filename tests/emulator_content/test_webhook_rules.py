@@ -228,6 +228,8 @@ def test_glue_and_nesting():
     assert matches(nested, None, rec, TODAY)
     assert not matches(nested, None, {**rec, "cancelled": True}, TODAY)
     assert matches([live, shipped], None, rec, TODAY)  # a bare list is "and"
+    assert not matches(big, None, rec, TODAY)  # so is a bare condition: never ignored
+    assert validate_filters(cond("amount", "gt", "x")) != []
     for empty in (None, {}, [], {"glue": "or", "conditions": []}):
         assert matches(empty, None, rec, TODAY)
 
