@@ -1,0 +1,207 @@
+"""Faults from the emulator as a real server: timeouts, resets, 5xx, 429, malformed replies,
+broken downloads, and no pooled connection leaked by a consumer that goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from crm_gateway import (
+    BadReply,
+    CrmConnectionError,
+    CrmTimeout,
+    Document,
+    Invoice,
+    ListQuery,
+    RateLimited,
+    ServerError,
+    StreamBroken,
+    portal_auth,
+    stream_response,
+    version,
+)
+from crm_gateway.client import get_http_client, use_transport
+from crm_gateway.rest import call_json
+from tests.gateway.conftest import logged
+from tests.gateway.test_emulator_calls import gateway_for
+
+
+def fault(crm, **spec) -> None:
+    crm.control("POST", "faults", json=spec)
+
+
+@pytest.fixture
+def fresh_pool():
+    """A new pooled client for this test (limits are read when it is built)."""
+    with use_transport(None):
+        yield
+
+
+async def test_timeout(crm, settings):
+    settings.ONECRM_TIMEOUT = 0.3
+    fault(crm, path="^/version$", kind="latency", ms=1500, times=1)
+    started = time.monotonic()
+    with pytest.raises(CrmTimeout):
+        await version()
+    assert time.monotonic() - started < 1.0
+    assert len(logged(crm, "/version")) == 1  # a read timeout is not retried
+
+
+async def test_stalled_headers_bounded_by_deadline(crm, settings):
+    settings.ONECRM_DEADLINE = 0.5
+    settings.ONECRM_TIMEOUT = 5
+    fault(crm, path="^/version$", kind="stall_headers", ms=2000, times=1)
+    started = time.monotonic()
+    with pytest.raises(CrmTimeout):
+        await version()
+    assert time.monotonic() - started < 1.2
+
+
+async def test_connection_reset_retried_for_get(crm):
+    fault(crm, path="^/version$", kind="reset", times=1)
+    assert (await version()).version
+    assert len(logged(crm, "/version")) == 2
+
+
+async def test_connection_reset_never_retried_for_post(crm, demo):
+    await portal_auth(demo.mine.contact_id)  # the staff token is in hand
+    crm.control("DELETE", "requests")
+    fault(crm, path="^/portal/auth$", kind="reset", times=1)
+    with pytest.raises(CrmConnectionError):
+        await portal_auth(demo.mine.contact_id)
+    assert len(logged(crm, "/portal/auth")) == 1
+
+
+async def test_500_is_a_server_error_without_retry(crm):
+    fault(crm, path="^/version$", kind="status", status=500, times=1)
+    with pytest.raises(ServerError) as caught:
+        await version()
+    assert caught.value.status == 500 and caught.value.error == "injected_fault"
+    assert len(logged(crm, "/version")) == 1
+
+
+async def test_502_retried_then_success(crm):
+    fault(crm, path="^/version$", kind="status", status=502, times=2)
+    assert (await version()).version
+    assert [e["status"] for e in logged(crm, "/version")] == [502, 502, 200]
+
+
+async def test_429_honours_retry_after(crm):
+    fault(crm, path="^/version$", kind="status", status=429, retry_after=1, times=1)
+    started = time.monotonic()
+    assert (await version()).version
+    assert time.monotonic() - started >= 0.95
+
+
+async def test_429_beyond_the_deadline_is_rate_limited(crm, settings):
+    settings.ONECRM_DEADLINE = 0.5
+    fault(crm, path="^/version$", kind="status", status=429, retry_after=30)
+    with pytest.raises(RateLimited) as caught:
+        await version()
+    assert caught.value.retry_after == 30
+
+
+@pytest.mark.parametrize("kind", ["malformed", "html", "wrong_shape"])
+async def test_malformed_replies_are_bad_reply(crm, demo, kind):
+    gateway = gateway_for(crm, demo.mine, "staff")
+    fault(crm, path="^/data/Invoice", kind=kind)
+    with pytest.raises(BadReply):
+        await gateway.list_records(Invoice)
+    with pytest.raises(BadReply):
+        await gateway.get_record(Invoice, sorted(demo.mine.invoices)[0])
+
+
+async def test_wrong_total_does_not_loop_the_iterator(crm, demo):
+    gateway = gateway_for(crm, demo.mine, "staff")
+    fault(crm, path="^/data/Invoice$", kind="wrong_total")
+    ids = [r.id async for r in gateway.iter_records(Invoice)]
+    assert set(ids) == demo.mine.invoices
+
+
+async def own_document(gateway, demo):
+    async for candidate in gateway.iter_records(Document):
+        info = await gateway.file_info(candidate)
+        if info.size and 10_000 < info.size < 5_000_000:
+            return candidate, info
+    raise AssertionError("no mid-sized document in the demo data")
+
+
+@pytest.mark.parametrize("kind", ["truncate", "truncate_chunked"])
+async def test_truncated_download_raises(crm, demo, kind):
+    gateway = gateway_for(crm, demo.mine, "portal_auth")
+    document, info = await own_document(gateway, demo)
+    fault(crm, path="^/files/download/", kind=kind)  # truncate: a reset halfway
+    received = 0
+    with pytest.raises(StreamBroken):
+        async with gateway.download(document) as stream:
+            async for chunk in stream:
+                received += len(chunk)
+    assert received < info.size
+
+
+async def test_stalled_download_raises(crm, demo, settings):
+    settings.ONECRM_TIMEOUT = 0.5
+    gateway = gateway_for(crm, demo.mine, "portal_auth")
+    document, _ = await own_document(gateway, demo)
+    fault(crm, path="^/files/download/", kind="stall_body", ms=3000)
+    started = time.monotonic()
+    with pytest.raises(StreamBroken):
+        async with gateway.download(document) as stream:
+            async for _ in stream:
+                pass
+    assert time.monotonic() - started < 2.5
+
+
+async def test_truncated_download_cuts_the_django_response(crm, demo):
+    gateway = gateway_for(crm, demo.mine, "portal_auth")
+    document, info = await own_document(gateway, demo)
+    fault(crm, path="^/files/download/", kind="truncate")
+    response = await stream_response(gateway.download(document))
+    assert response["Content-Length"] == str(info.size)
+    sent = 0
+    with pytest.raises(StreamBroken):
+        async for chunk in response:
+            sent += len(chunk)
+    assert sent < info.size
+
+
+def pool_in_use() -> int:
+    """Connections of the pooled client currently serving a request."""
+    pool = get_http_client()._transport._pool  # type: ignore[attr-defined]
+    return sum(1 for connection in pool.connections if not connection.is_idle())
+
+
+async def test_consumer_going_away_leaks_no_connection(crm, demo, settings, fresh_pool):
+    settings.ONECRM_MAX_CONNECTIONS = 2
+    gateway = gateway_for(crm, demo.mine, "staff")
+    document, _ = await own_document(gateway, demo)
+    for _ in range(6):  # three times the pool
+        async with gateway.download(document) as stream:
+            async for _chunk in stream:
+                break  # the visitor went away after the first chunk
+        assert pool_in_use() == 0
+    # Django-side: the body iterator closed by the server (aclosing) frees the connection.
+    for _ in range(3):
+        response = await stream_response(gateway.download(document))
+        body = aiter(response)
+        await anext(body)
+        await body.aclose()
+        await asyncio.sleep(0)
+        response.close()
+        await asyncio.sleep(0.05)
+    assert pool_in_use() == 0
+    settings.ONECRM_DEADLINE = 2
+    assert (await call_json("GET", "/version"))["version"]  # the pool still serves
+
+
+async def test_list_deadline_covers_retries(crm, demo, settings):
+    settings.ONECRM_DEADLINE = 1.0
+    gateway = gateway_for(crm, demo.mine, "staff")
+    await gateway.list_records(Invoice, ListQuery(limit=1))  # staff token in hand
+    fault(crm, path="^/data/Invoice$", kind="status", status=503)
+    started = time.monotonic()
+    with pytest.raises(ServerError):
+        await gateway.list_records(Invoice, ListQuery(limit=1))
+    assert time.monotonic() - started < 1.3
