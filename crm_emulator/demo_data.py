@@ -265,6 +265,12 @@ COMMENTS = [
     "Serial numbers are listed on the delivery note.",
     "Lieferung frei Haus - bitte Wareneingang prüfen.",
 ]
+CONSUMABLES = (4, 5, 8, 11)  # goggles, gloves, drill bits, cutting discs
+GROUP_LINE_WEIGHTS = {  # product, service, assembly, comment
+    "Hardware": (6, 0, 2, 1),
+    "Consumables": (1, 0, 0, 0),
+    "Services": (0, 1, 0, 0),
+}
 TITLES = [
     "Workshop equipment",
     "Quarterly supply order",
@@ -706,12 +712,17 @@ class _Builder:
                 lines.append(line)
                 return line_id
 
-            for _ in range(rng.randint(1, 5)):
+            # What a group holds follows its name; the first line is never a comment.
+            weights = GROUP_LINE_WEIGHTS.get(group_name, (6, 3, 1, 1))
+            for n_line in range(rng.randint(1, 5)):
                 kind = rng.choices(
-                    ("product", "service", "assembly", "comment"), weights=(6, 3, 1, 1)
+                    ("product", "service", "assembly", "comment"),
+                    weights=(*weights[:3], 0 if n_line == 0 else weights[3]),
                 )[0]
                 if kind == "product":
-                    index = rng.randrange(len(PRODUCTS))
+                    index = rng.choice(
+                        CONSUMABLES if group_name == "Consumables" else range(len(PRODUCTS))
+                    )
                     name, part, eur = PRODUCTS[index]
                     serial = f"SN-{rng.randint(100000, 999999)}" if rng.random() < 0.2 else ""
                     add_line(

@@ -521,7 +521,18 @@ class _Renderer:
     def totals(self) -> None:
         pdf, labels = self.pdf, self.labels
         totals = self.tally.get("totals") or {}
-        self.ensure_room(45, header=False)
+        amount_due = self.record.get("amount_due")
+        show_due = amount_due not in (None, "") and Decimal(str(amount_due)) != Decimal(
+            str(totals.get("total") or 0)
+        )
+        rows = (
+            1
+            + bool(Decimal(str(totals.get("discount") or 0)))
+            + bool(Decimal(str(totals.get("shipping") or 0)))
+            + len(totals.get("taxes") or [])
+            + show_due
+        )
+        self.ensure_room(4 + 1.5 + 4.8 * rows + 1 + 7, header=False)  # keep the block together
         pdf.ln(4)
         y = pdf.get_y()
         pdf.set_draw_color(*ACCENT)
@@ -541,10 +552,7 @@ class _Renderer:
         iso = self.currency.get("iso4217")
         label = f"{labels['total']} ({iso})" if iso else labels["total"]
         self.summary_row(label, total, bold=True, big=True)
-        amount_due = self.record.get("amount_due")
-        if amount_due not in (None, "") and Decimal(str(amount_due)) != Decimal(
-            str(totals.get("total") or 0)
-        ):
+        if show_due:
             self.summary_row(labels["amount_due"], self.money(amount_due), bold=True)
 
 
