@@ -25,6 +25,7 @@ from crm_emulator.models import StoredFile
 
 CHUNK = 256 * 1024
 BASE64_LIMIT = 1048576
+DRAIN_LIMIT = 64 * 1024 * 1024
 TEMP_URL_TTL = 300
 PATTERN_GENERATOR = "pattern"
 
@@ -94,6 +95,11 @@ def upload(request: HttpRequest) -> JsonResponse:
 def upload_base64(request: HttpRequest) -> JsonResponse:
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > BASE64_LIMIT:
+        # Read the body away first: answering while the client still sends it would make
+        # most clients see a broken connection instead of the 413.
+        drained = 0
+        while drained < DRAIN_LIMIT and (chunk := request.read(CHUNK)):
+            drained += len(chunk)
         raise ApiError(
             413,
             "request_too_large",

@@ -26,12 +26,44 @@ def tally_of(model: str, record: dict) -> dict[str, Any]:
     return compute_tally(record, groups, lines, adjustments)
 
 
-def render_pdf(tally: dict[str, Any], locale: dict[str, Any], language: str) -> bytes:
+TITLES = {
+    ("Invoice", "en"): "Invoice",
+    ("Invoice", "de"): "Rechnung",
+    ("Quote", "en"): "Quote",
+    ("Quote", "de"): "Angebot",
+}
+
+
+def currency_of(record: dict, base: dict[str, Any]) -> dict[str, Any]:
+    """The record's currency in /meta/locale's `base_currency` shape."""
+    currency = store.get("Currency", str(record.get("currency_id") or ""))
+    if currency is None:
+        return base
+    return {
+        **base,
+        "name": currency.get("name", base.get("name")),
+        "iso4217": currency.get("iso4217", base.get("iso4217")),
+        "symbol": currency.get("symbol", base.get("symbol")),
+    }
+
+
+def render_pdf(model: str, tally: dict[str, Any], locale: dict[str, Any], language: str) -> bytes:
+    """The printed document; account and contact names are added for the address block."""
+    tally = {**tally, "record": dict(tally["record"])}
+    record = tally["record"]
+    account = store.get("Account", str(record.get("billing_account_id") or ""))
+    contact = store.get("Contact", str(record.get("billing_contact_id") or ""))
+    if account:
+        record["billing_account_name"] = account.get("name", "")
+    if contact:
+        record["billing_contact_name"] = store.display_name("Contact", contact)
+    locale = {**locale, "currency": currency_of(record, locale["base_currency"])}
+    title = TITLES.get((model, language), model)
     try:
         printing = importlib.import_module("crm_emulator.printing")
     except ModuleNotFoundError:
         return _fallback_pdf(tally)
-    return printing.render_pdf(tally, locale, language)
+    return printing.render_pdf(tally, title=title, locale=locale, language=language)
 
 
 def _fallback_pdf(tally: dict[str, Any]) -> bytes:

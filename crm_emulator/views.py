@@ -607,7 +607,7 @@ def printer_pdf(request: HttpRequest, model: str, record_id: str) -> HttpRespons
         )
     record, data = _tally_record(request, model, record_id)
     lang = language(request)
-    pdf = tallies.render_pdf(data, locale_for(lang), lang)
+    pdf = tallies.render_pdf(model, data, locale_for(lang), lang)
     response = HttpResponse(pdf, content_type="application/pdf")
     name = f"{model}-{record.get('full_number') or record_id}.pdf"
     response["Content-Disposition"] = files.content_disposition(name)

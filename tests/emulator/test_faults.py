@@ -1,0 +1,175 @@
+"""Injected faults (POST /__emulator__/faults): every kind does what the contract says."""
+
+import json
+import time
+
+import httpx2 as httpx
+import pytest
+
+from tests.emulator.conftest import Api
+
+
+def fault(api: Api, **spec) -> None:
+    api.server.control("POST", "faults", json=spec)
+
+
+def test_status_fault_with_retry_after_and_times(api: Api):
+    fault(api, path=r"^/version$", kind="status", status=503, retry_after=7, times=2)
+    for _ in range(2):
+        response = api.get("/version")
+        body = api.error(response, 503)
+        assert response.headers["Retry-After"] == "7" and body["error"]
+    assert api.get("/version").status_code == 200
+
+
+def test_method_restricts_a_fault(api: Api):
+    fault(api, path="/data/aCase", method="POST", kind="status", status=500)
+    token = api.staff()
+    assert api.get("/data/aCase", token).status_code == 200
+    api.error(api.call("POST", "/data/aCase", token, json={"data": {"name": "x"}}), 500)
+
+
+def test_faults_last_forever_until_deleted(api: Api):
+    fault(api, path="^/version", kind="status", status=502, times=None)
+    assert [api.get("/version").status_code for _ in range(3)] == [502, 502, 502]
+    listed = api.server.control("GET", "faults").json()["faults"]
+    assert listed[0]["kind"] == "status" and listed[0]["times"] is None
+    api.server.control("DELETE", "faults")
+    assert api.get("/version").status_code == 200
+
+
+def test_latency_and_stall_headers_delay_the_answer(api: Api):
+    for kind in ("latency", "stall_headers"):
+        fault(api, path="^/version", kind=kind, ms=300, times=1)
+        started = time.monotonic()
+        assert api.get("/version").status_code == 200
+        assert time.monotonic() - started >= 0.3
+
+
+def test_malformed_html_and_wrong_shape_bodies(api: Api):
+    fault(api, path="^/version", kind="malformed", times=1)
+    response = api.get("/version")
+    assert response.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content)
+    fault(api, path="^/version", kind="html", times=1)
+    response = api.get("/version")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+    fault(api, path="^/version", kind="wrong_shape", times=1)
+    assert api.get("/version").json() == {"unexpected": []}
+
+
+def test_wrong_total(api: Api):
+    token = api.staff()
+    real = api.ok("GET", "/data/Invoice", token)["total_results"]
+    fault(api, path="^/data/Invoice$", kind="wrong_total", times=1)
+    body = api.ok("GET", "/data/Invoice", token)
+    assert body["total_results"] != real and len(body["records"]) == 20
+
+
+def test_reset_drops_the_connection_without_an_answer(api: Api):
+    fault(api, path="^/version", kind="reset", times=1)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{api.url}/version", timeout=5)
+    assert api.get("/version").status_code == 200
+
+
+def _document(api: Api, token: str) -> tuple[str, bytes]:
+    content = bytes(range(256)) * 2000
+    file_id = api.ok(
+        "POST", "/files/upload", token, content=content, headers={"X-OneCRM-Filename": "fault.bin"}
+    )["id"]
+    doc = api.ok(
+        "POST",
+        "/data/Document",
+        token,
+        json={"data": {"document_name": "Fault", "filename": file_id}},
+    )
+    return doc["id"], content
+
+
+@pytest.mark.parametrize("kind", ["truncate", "truncate_chunked"])
+def test_truncated_downloads(api: Api, kind: str):
+    token = api.staff()
+    doc_id, content = _document(api, token)
+    fault(api, path="^/files/download/", kind=kind, times=1)
+    received = b""
+    with (
+        pytest.raises(httpx.TransportError),
+        httpx.stream(
+            "GET",
+            f"{api.url}/files/download/Document/{doc_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ) as response,
+    ):
+        assert response.status_code == 200
+        if kind == "truncate":
+            assert response.headers["Content-Length"] == str(len(content))
+        else:
+            assert response.headers["Transfer-Encoding"] == "chunked"
+        for chunk in response.iter_bytes():
+            received += chunk
+    assert 0 < len(received) < len(content)
+    assert content.startswith(received)
+    # The next download is whole again.
+    assert api.get(f"/files/download/Document/{doc_id}", token).content == content
+
+
+def test_truncated_pdf(api: Api):
+    token = api.staff()
+    invoice = api.ok("GET", "/data/Invoice", token, params={"limit": 1})["records"][0]
+    fault(api, path="^/printer/pdf/", kind="truncate", times=1)
+    with pytest.raises(httpx.TransportError):
+        api.get(f"/printer/pdf/Invoice/{invoice['id']}", token)
+
+
+def test_stall_body_sends_half_then_waits(api: Api):
+    token = api.staff()
+    doc_id, content = _document(api, token)
+    fault(api, path="^/files/download/", kind="stall_body", ms=500, times=1)
+    started = time.monotonic()
+    with httpx.stream(
+        "GET",
+        f"{api.url}/files/download/Document/{doc_id}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ) as response:
+        headers_after = time.monotonic() - started
+        body = response.read()
+    assert headers_after < 0.4
+    assert time.monotonic() - started >= 0.5
+    assert body == content
+
+
+def test_stall_body_trips_a_read_timeout(api: Api):
+    token = api.staff()
+    doc_id, _ = _document(api, token)
+    fault(api, path="^/files/download/", kind="stall_body", ms=1500, times=1)
+    with pytest.raises(httpx.ReadTimeout):
+        api.http.get(
+            f"{api.url}/files/download/Document/{doc_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=0.5,
+        )
+
+
+def test_invalid_fault_specs_are_400(api: Api):
+    for spec in (
+        {"path": "x", "kind": "nope"},
+        {"path": "(", "kind": "latency"},
+        {"path": "x", "kind": "status"},
+        {"path": "x", "kind": "latency", "ms": "1"},
+    ):
+        response = httpx.post(
+            f"{api.server.base_url}/__emulator__/faults",
+            json=spec,
+            headers={"X-Emulator-Admin": "emulator-admin-for-tests"},
+        )
+        assert response.status_code == 400, spec
+
+
+def test_reset_clears_faults(api: Api):
+    fault(api, path=".", kind="status", status=500)
+    api.server.reset_controls()
+    assert api.get("/version").status_code == 200
