@@ -160,6 +160,7 @@ class ApiMiddleware:
     def _answer(self, request: HttpRequest, path: str) -> HttpResponseBase:
         assert request.method is not None
         after: list[control.Fault] = []
+        response: HttpResponseBase
         for fault in control.take_faults(request.method, path):
             if fault.kind in {"latency", "stall_headers"}:
                 time.sleep(fault.ms / 1000)

@@ -165,7 +165,7 @@ def _fields(*specs: tuple) -> dict[str, FieldDef]:
     return result
 
 
-def _filters(fields: dict[str, FieldDef], *specs: tuple) -> dict[str, FilterDef]:
+def _filters(fields: dict[str, FieldDef], *specs: str | tuple) -> dict[str, FilterDef]:
     """Filters from field names (kind derived from the type) or explicit tuples."""
     result: dict[str, FilterDef] = {}
     for spec in specs:
