@@ -160,19 +160,30 @@ def settings_for_request(request: HttpRequest | None) -> SiteSettings:
     return SiteSettings.from_model(PortalSettings())  # defaults, until the cache is warm
 
 
+# Probes and assets never render a template: they must not touch the cache or database.
+SKIP_PATHS = ("/healthz", "/readyz", "/static/", "/favicon.ico")
+
+
 @sync_and_async_middleware
 def portal_settings_middleware(get_response):
-    """Attach `request.portal_settings` (one cache read a request, async-safe)."""
+    """Attach `request.portal_settings` for templates.
+
+    It is read before the view (one cache read a request), so a template rendered inside
+    an event loop (an async view) never needs the database.
+    """
     if iscoroutinefunction(get_response):
 
         async def async_middleware(request: HttpRequest):
-            request.portal_settings = await aget_portal_settings()  # type: ignore[attr-defined]
+            if not request.path.startswith(SKIP_PATHS):
+                request.portal_settings = await aget_portal_settings()  # type: ignore[attr-defined]
             return await get_response(request)
 
         return async_middleware
 
     def middleware(request: HttpRequest):
-        request.portal_settings = get_portal_settings()  # type: ignore[attr-defined]
+        # Eager even here: an async view run under a sync handler renders in an event loop.
+        if not request.path.startswith(SKIP_PATHS):
+            request.portal_settings = get_portal_settings()  # type: ignore[attr-defined]
         return get_response(request)
 
     return middleware
