@@ -268,5 +268,7 @@ def test_large_file_chunks_are_deterministic_and_chunk_size_independent():
         next(dd.large_file_chunks(10, chunk=0))
 
 
-def test_large_file_full_size_hash():
-    assert dd.large_file_sha256() == dd.sha256_hex(dd.large_file_chunks(chunk=4 << 20))
+def test_large_file_has_the_advertised_size():
+    assert sum(len(chunk) for chunk in dd.large_file_chunks()) == dd.LARGE_DOCUMENT.size
+    small = 2 * (1 << 20) + 7
+    assert dd.large_file_sha256(small) == dd.sha256_hex([b"".join(dd.large_file_chunks(small))])

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import io
-import statistics
 import time
 
 import pytest
@@ -249,8 +248,9 @@ def test_thirty_line_invoice_renders_fast():
         started = time.perf_counter()
         render_pdf(tally, title="Invoice", locale=EN)
         runs.append(time.perf_counter() - started)
-    # ~45 ms on an idle laptop core; the bound leaves room for a busy CI machine.
-    assert statistics.median(runs) < 0.15, runs
+    # ~45 ms on an idle core. The fastest run is the cost without other load; the bound
+    # leaves room for a slow CI machine but catches a return of the 80+ ms multi_cell path.
+    assert min(runs) < 0.12, runs
 
 
 @pytest.mark.parametrize(
