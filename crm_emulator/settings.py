@@ -25,3 +25,14 @@ EMULATOR_ADMIN_TOKEN = os.environ.get("EMULATOR_ADMIN_TOKEN", "")
 EMULATOR_ALLOW_HTTP = env_bool("EMULATOR_ALLOW_HTTP")  # noqa: F405
 # Extra API clients from `run_emulator --client ID:SECRET:REDIRECT_URI` (one per line).
 EMULATOR_CLIENTS = os.environ.get("EMULATOR_CLIENTS", "")
+
+# Quiet third-party chatter (fontTools logs every font subset at INFO); EMULATOR_QUIET=1
+# (the test suite) also silences gunicorn's access log, which Django's root logger prints.
+LOGGING = {
+    **LOGGING,  # noqa: F405
+    "loggers": {
+        **LOGGING["loggers"],  # noqa: F405
+        "fontTools": {"level": "WARNING"},
+        "gunicorn.access": {"level": "WARNING" if env_bool("EMULATOR_QUIET") else "INFO"},  # noqa: F405
+    },
+}

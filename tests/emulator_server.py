@@ -66,6 +66,10 @@ def start_emulator(data_dir: Path, extra_env: dict[str, str] | None = None) -> E
         "EMULATOR_DATABASE_URL": f"sqlite:///{data_dir / 'emulator.sqlite3'}",
         "EMULATOR_ADMIN_TOKEN": ADMIN_TOKEN,
         "EMULATOR_ALLOW_HTTP": "1",
+        "EMULATOR_QUIET": "1",
+        # Webhook retries in tests: quick, few.
+        "EMULATOR_WEBHOOK_RETRY_DELAY": "0.2",
+        "EMULATOR_WEBHOOK_ATTEMPTS": "3",
         **(extra_env or {}),
     }
     # The emulator never shares the suite's PostgreSQL database.
