@@ -43,7 +43,10 @@ Contract (pure: no Django, no I/O; building everything takes well under 2 s)::
     ``file_mime_type``, ``file_ext``, ``file_size``); the Document's
     ``document_revision_id`` names it. Documents belong to accounts/contacts through
     ``DemoLink(model="Document", id, link="accounts"|"contacts", related_model="Account"|
-    "Contact", related_id)``; a few company-wide documents have no link at all.
+    "Contact", related_id)``; a few company-wide documents have no link at all, and one
+    document is linked only to the contact who has no account.
+  - ``DemoLink(model="Account", id, link="contacts", related_model="Contact", ...)`` for
+    every contact of an account (the same fact as the contact's ``primary_account_id``).
   - ``Note``: ``name, description, filename, file_mime_type, file_size, parent_type
     ("Accounts"|"Contacts"|"Invoice"|"Quotes"), parent_id, portal_flag, contact_id,
     account_id``. Some without attachment (``filename == ""``), some with ``portal_flag``
@@ -113,6 +116,8 @@ PAYMENT_TYPES = ("Wire Transfer", "Credit Card", "Check", "PayPal", "Bank Draft"
 N_INVOICES = 300
 N_QUOTES = 60
 N_DOCUMENTS = 40
+COMPANY_WIDE_DOCUMENTS = ("Terms and Conditions", "Checkliste Wareneingang")  # no links at all
+LONER_DOCUMENT = "Change Request"  # linked only to the contact without an account
 
 
 @dataclass(frozen=True)
@@ -1088,14 +1093,23 @@ class _Builder:
         assert len(specs) == N_DOCUMENTS
         for index, (name, ext, category) in enumerate(specs):
             when = self.days_ago(5, 900)
-            # Every account gets documents; a few company-wide documents have no owner.
-            account_index = None if index % 13 == 12 else index % len(self.accounts)
+            # Every account gets documents (the non-ASCII file goes to the German customer);
+            # company-wide documents and the account-less contact's one have no account.
+            if name in COMPANY_WIDE_DOCUMENTS or name == LONER_DOCUMENT:
+                account_index = None
+            elif name == "Überblick Préférences":
+                account_index = 0
+            else:
+                account_index = index % len(self.accounts)
             account = self.accounts[account_index] if account_index is not None else None
             filename = f"{name}.{ext}"
             content = self.file_content(name, ext, when, account["name"] if account else "")
-            self.add_document(
+            document_id = self.add_document(
                 name, filename, MIMETYPES[ext], len(content), category, when, account_index, content
             )
+            if name == LONER_DOCUMENT:
+                loner = next(c for c in self.contacts if c["account_index"] is None)
+                self.link("Document", document_id, "contacts", "Contact", loner["id"])
         # The large file belongs to the first account; its bytes are served by chunks.
         self.add_document(
             LARGE_DOCUMENT.name,
@@ -1123,7 +1137,7 @@ class _Builder:
         content: bytes | None,
         document_id: str | None = None,
         revision_id: str | None = None,
-    ) -> None:
+    ) -> str:
         rng = self.rng
         document_id = document_id or self.new_id()
         revision_id = revision_id or self.new_id()
@@ -1172,6 +1186,7 @@ class _Builder:
             people = [c for c in self.contacts if c["account_index"] == account_index]
             if people and rng.random() < 0.4:
                 self.link("Document", document_id, "contacts", "Contact", rng.choice(people)["id"])
+        return document_id
 
     def file_content(self, name: str, ext: str, when: dt.date, owner: str) -> bytes:
         rng = self.rng

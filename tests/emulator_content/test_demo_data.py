@@ -227,6 +227,55 @@ def test_documents_have_real_files(data):
     }
 
 
+def test_document_ownership(data):
+    documents = by_id(data, "Document")
+    contacts = by_id(data, "Contact")
+    owners = collections.defaultdict(set)
+    for link in data.links:
+        if link.model == "Document":
+            owners[link.id].add((link.link, link.related_id))
+    by_name = {d["name"]: doc_id for doc_id, d in documents.items()}
+    for name in dd.COMPANY_WIDE_DOCUMENTS:
+        assert not owners[by_name[name]]
+    (loner,) = [c_id for c_id, c in contacts.items() if not c["primary_account_id"]]
+    assert owners[by_name[dd.LONER_DOCUMENT]] == {("contacts", loner)}
+    zoe_account = next(
+        c["primary_account_id"] for c in contacts.values() if c["first_name"] == "Zoë"
+    )
+    assert ("accounts", zoe_account) in owners[by_name["Überblick Préférences"]]
+    accounts = by_id(data, "Account")
+    owned_accounts = {rel for links in owners.values() for kind, rel in links if kind == "accounts"}
+    assert owned_accounts == set(accounts)
+    for links in owners.values():  # a document's contact belongs to the document's account
+        account_ids = {rel for kind, rel in links if kind == "accounts"}
+        for kind, rel in links:
+            if kind == "contacts" and contacts[rel]["primary_account_id"]:
+                assert contacts[rel]["primary_account_id"] in account_ids
+
+
+def test_every_reference_resolves(data):
+    ids = {(r.model, r.id) for r in data.records}
+    parent_models = {
+        "Accounts": "Account",
+        "Contacts": "Contact",
+        "Invoice": "Invoice",
+        "Quotes": "Quote",
+    }
+    for note in data.of("Note"):
+        assert (parent_models[note.fields["parent_type"]], note.fields["parent_id"]) in ids
+        assert ("Account", note.fields["account_id"]) in ids
+        assert note.fields["contact_id"] == "" or ("Contact", note.fields["contact_id"]) in ids
+    for model in ("Invoice", "Quote"):
+        for record in data.of(model):
+            assert ("Account", record.fields["billing_account_id"]) in ids
+            assert ("Contact", record.fields["billing_contact_id"]) in ids
+            assert ("Currency", record.fields["currency_id"]) in ids
+    for case in data.of("aCase"):
+        assert ("Account", case.fields["account_id"]) in ids
+    for link in data.links:
+        assert (link.model, link.id) in ids and (link.related_model, link.related_id) in ids
+
+
 def test_notes(data):
     notes = by_id(data, "Note")
     files = {f.id: f for f in data.files if f.model == "Note"}
