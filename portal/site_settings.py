@@ -13,9 +13,11 @@ import asyncio
 from dataclasses import asdict, dataclass
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings as django_settings
 from django.core.cache import cache, caches
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import translation
 from django.utils.decorators import sync_and_async_middleware
 
 from portal.models import PortalSettings
@@ -160,6 +162,18 @@ def settings_for_request(request: HttpRequest | None) -> SiteSettings:
     return SiteSettings.from_model(PortalSettings())  # defaults, until the cache is warm
 
 
+def apply_default_language(request: HttpRequest, site: SiteSettings) -> None:
+    """The staff's default language, for visitors whose browser states no preference
+    (an explicit choice, the language cookie or Accept-Language, always wins)."""
+    if request.COOKIES.get(django_settings.LANGUAGE_COOKIE_NAME):
+        return
+    if request.headers.get("Accept-Language", "").strip() not in {"", "*"}:
+        return
+    if site.default_language and translation.check_for_language(site.default_language):
+        translation.activate(site.default_language)
+        request.LANGUAGE_CODE = translation.get_language()  # type: ignore[attr-defined]
+
+
 # Probes and assets never render a template: they must not touch the cache or database.
 SKIP_PATHS = ("/healthz", "/readyz", "/static/", "/favicon.ico")
 
@@ -175,7 +189,9 @@ def portal_settings_middleware(get_response):
 
         async def async_middleware(request: HttpRequest):
             if not request.path.startswith(SKIP_PATHS):
-                request.portal_settings = await aget_portal_settings()  # type: ignore[attr-defined]
+                site = await aget_portal_settings()
+                request.portal_settings = site  # type: ignore[attr-defined]
+                apply_default_language(request, site)
             return await get_response(request)
 
         return async_middleware
@@ -183,7 +199,9 @@ def portal_settings_middleware(get_response):
     def middleware(request: HttpRequest):
         # Eager even here: an async view run under a sync handler renders in an event loop.
         if not request.path.startswith(SKIP_PATHS):
-            request.portal_settings = get_portal_settings()  # type: ignore[attr-defined]
+            site = get_portal_settings()
+            request.portal_settings = site  # type: ignore[attr-defined]
+            apply_default_language(request, site)
         return get_response(request)
 
     return middleware

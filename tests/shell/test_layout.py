@@ -132,3 +132,14 @@ def test_static_assets_exist_with_focus_print_and_indicator_styles():
     assert (ROOT / "static" / "portal" / "print.css").read_text().strip()
     js = (ROOT / "static" / "portal" / "portal.js").read_text()
     assert "eval(" not in js and "innerHTML" not in js
+
+
+def test_default_language_from_settings_applies_when_the_browser_states_none(client: Client):
+    row = PortalSettings.objects.get(pk=1)
+    row.default_language = "de"
+    row.save()
+    page = parse(client.get("/__test__/anonymous/", headers={"Accept-Language": ""}).content)
+    assert page.find("html").attrs["lang"] == "de"
+    # The browser's own preference wins.
+    page = parse(client.get("/__test__/anonymous/", headers={"Accept-Language": "fr"}).content)
+    assert page.find("html").attrs["lang"] == "fr"
