@@ -115,6 +115,10 @@ def add_fault(spec: dict[str, Any]) -> Fault:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{name} must be an integer")
         numbers[name] = value
+    if numbers["times"] is not None and numbers["times"] < 1:
+        raise ValueError("times must be at least 1 (or null for every request)")
+    if numbers["ms"] is not None and numbers["ms"] < 0:
+        raise ValueError("ms must not be negative")
     if kind == "status" and not (numbers["status"] and 100 <= numbers["status"] <= 599):
         raise ValueError("a status fault needs status between 100 and 599")
     unknown = set(spec) - {"path", "method", "kind", "ms", "status", "retry_after", "times"}

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/1crm/api.php"
 OVERRIDABLE = {"PUT", "PATCH", "DELETE"}
+DROPPED = 599  # internal marker: the connection was closed, nothing reaches the client
 
 
 def api_path(request: HttpRequest) -> str | None:
@@ -154,7 +155,8 @@ class ApiMiddleware:
         }
         control.log_request(entry)
         response = self._answer(request, path)
-        entry["status"] = response.status_code
+        # A dropped connection has no status: the log says null.
+        entry["status"] = None if response.status_code == DROPPED else response.status_code
         return response
 
     def _answer(self, request: HttpRequest, path: str) -> HttpResponseBase:
@@ -183,7 +185,7 @@ class ApiMiddleware:
                 return HttpResponse(b'{"unexpected": []}', content_type="application/json")
             elif fault.kind == "reset":
                 drop_connection(request)
-                return HttpResponse(b"", status=599)
+                return HttpResponse(b"", status=DROPPED)
             else:
                 after.append(fault)
         try:

@@ -71,6 +71,8 @@ def test_reset_drops_the_connection_without_an_answer(api: Api):
     fault(api, path="^/version", kind="reset", times=1)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{api.url}/version", timeout=5)
+    log = api.server.control("GET", "requests").json()["requests"]
+    assert log[-1]["path"] == "/version" and log[-1]["status"] is None
     assert api.get("/version").status_code == 200
 
 
