@@ -1,0 +1,104 @@
+"""The dashboard (concurrent calls, balances per currency), and every page when the CRM is
+down or slow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from decimal import Decimal
+
+import pytest
+
+from crm_gateway.calllog import CallLog
+from portal.formatting import CrmLocale, format_money
+from tests.pages.conftest import staff_get, staff_token
+
+pytestmark = pytest.mark.django_db
+
+VISIBLE_STAGES = ("Pending", "Partially Shipped", "Shipped", "Delivered")
+
+
+def test_dashboard_balance_overdue_quotes_documents(contact_client, crm_pages, demo):
+    token = staff_token(crm_pages.api_url)
+    params = [("fields[]", f) for f in ("amount_due", "due_date", "cancelled", "currency_id",
+                                         "shipping_stage")]  # fmt: skip
+    params += [("filters[billing_account_id]", demo.main.account_id), ("limit", "200")]
+    invoices = staff_get(crm_pages.api_url, token, "/data/Invoice", params)["records"]
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    open_ones = [
+        i
+        for i in invoices
+        if not i["cancelled"]
+        and i["shipping_stage"] in VISIBLE_STAGES
+        and Decimal(i["amount_due"] or "0") > 0
+    ]
+    balance = sum((Decimal(i["amount_due"]) for i in open_ones), Decimal(0))
+    overdue = sum(1 for i in open_ones if (i["due_date"] or "9999") < today)
+    locale = CrmLocale.from_meta(staff_get(crm_pages.api_url, token, "/meta/locale", []))
+
+    response = contact_client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert format_money(balance, locale, "EUR") in html
+    if overdue:
+        assert f"{overdue} invoice" in html
+        assert 'href="/invoices/?status=overdue"' in html
+    assert "Quotes awaiting your decision" in html
+    assert "Latest documents" in html
+    assert 'href="/documents/' in html
+
+
+def test_dashboard_calls_run_concurrently_and_are_counted(contact_client, crm_pages):
+    contact_client.get("/")  # warm the locale and tokens
+    for path in ("^/data/Invoice$", "^/data/Quote$", "/documents$"):
+        crm_pages.control("POST", "faults", json={"path": path, "kind": "latency", "ms": 400})
+    started = time.monotonic()
+    with CallLog() as log:
+        response = contact_client.get("/")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert len(log) == 3
+    assert elapsed < 1.0, "three 400 ms calls in parallel, not one after the other"
+
+
+def test_one_failing_box_shows_its_own_retry(contact_client, crm_pages):
+    crm_pages.control("POST", "faults", json={"path": "^/data/Quote$", "kind": "status",
+                                              "status": 500})  # fmt: skip
+    response = contact_client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "This part could not be loaded just now." in html
+    assert "Outstanding balance" in html and "Try again" in html
+
+
+@pytest.mark.parametrize("url", ["/", "/invoices/", "/quotes/", "/documents/"])
+def test_crm_down_gives_the_friendly_page(contact_client, crm_pages, demo, url):
+    crm_pages.control("POST", "faults", json={"path": "^/(data|tally)/", "kind": "status",
+                                              "status": 503})  # fmt: skip
+    response = contact_client.get(url)
+    assert response.status_code in {502, 503}
+    assert b"Our records are not reachable right now" in response.content
+    assert b"Try again" in response.content
+    assert b"Traceback" not in response.content
+
+
+def test_crm_down_for_htmx_goes_to_the_alert_region(contact_client, crm_pages):
+    crm_pages.control("POST", "faults", json={"path": "^/data/", "kind": "status",
+                                              "status": 503})  # fmt: skip
+    response = contact_client.get("/invoices/?page=2", HTTP_HX_REQUEST="true")
+    assert response.status_code in {502, 503}
+    assert response["HX-Retarget"] == "#portal-alerts"
+    assert b"<html" not in response.content
+
+
+def test_sections_switched_off_are_not_found(contact_client, db):
+    from portal.models import PortalSettings
+    from portal.site_settings import forget_portal_settings
+
+    PortalSettings.objects.filter(pk=PortalSettings.SINGLETON_ID).update(section_documents=False)
+    forget_portal_settings()
+    try:
+        assert contact_client.get("/documents/").status_code == 404
+        assert b"Latest documents" not in contact_client.get("/").content
+    finally:
+        forget_portal_settings()

@@ -1,0 +1,222 @@
+"""Quotes (list, detail, PDF, accept/decline) and documents (list, detail, downloads)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.test import Client
+
+from crm_gateway.calllog import CallLog
+from portal.models import ActivityEvent, PortalSettings
+from portal.site_settings import forget_portal_settings
+from tests.pages.conftest import (
+    crm_requests,
+    sign_in,
+    staff_get,
+    staff_token,
+    streamed,
+)
+
+pytestmark = pytest.mark.django_db
+
+QUOTE_LINK = re.compile(r'<a href="/quotes/([0-9a-f-]+)/">')
+DOC_LINK = re.compile(r'<th scope="row" data-label="Name"><a href="/documents/([0-9a-f-]+)/">')
+
+
+def staff_records(crm, path: str, fields: list[str], **filters: str) -> list[dict]:
+    params = [("fields[]", f) for f in fields] + [("limit", "200")]
+    params += [(f"filters[{k}]", v) for k, v in filters.items()]
+    return staff_get(crm.api_url, staff_token(crm.api_url), path, params)["records"]
+
+
+def awaiting_quotes(crm, account_id: str) -> list[dict]:
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    quotes = staff_records(
+        crm, "/data/Quote", ["quote_stage", "valid_until", "full_number"],
+        billing_account_id=account_id,
+    )  # fmt: skip
+    return [
+        q
+        for q in quotes
+        if q["quote_stage"] in {"Delivered", "Negotiation"} and (q["valid_until"] or "") >= today
+    ]
+
+
+def new_awaiting_quote(crm, account_id: str, contact_id: str) -> dict:
+    """A fresh quote waiting for the contact (tests that decide must not share one)."""
+    import httpx2 as httpx
+
+    valid = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=20)).isoformat()
+    number = f"Q-T{dt.datetime.now(dt.UTC).strftime('%H%M%S%f')}"
+    data = {"name": "Test offer", "full_number": number, "quote_stage": "Delivered",
+            "valid_until": valid, "billing_account_id": account_id,
+            "billing_contact_id": contact_id, "amount": "100.00"}  # fmt: skip
+    reply = httpx.post(
+        f"{crm.api_url}/data/Quote",
+        json={"data": data},
+        headers={"Authorization": f"Bearer {staff_token(crm.api_url)}"},
+        timeout=10,
+    )
+    reply.raise_for_status()
+    return {"id": reply.json()["id"], "full_number": number, "quote_stage": "Delivered"}
+
+
+@pytest.fixture
+def fresh_quote(crm_pages, demo) -> dict:
+    return new_awaiting_quote(crm_pages, demo.main.account_id, demo.main.contact_id)
+
+
+@pytest.fixture
+def deciding(db):
+    PortalSettings.objects.filter(pk=PortalSettings.SINGLETON_ID).update(quotes_can_decide=True)
+    forget_portal_settings()
+    yield
+    forget_portal_settings()
+
+
+def test_quote_list_and_awaiting_filter(contact_client, crm_pages, demo):
+    response = contact_client.get("/quotes/")
+    assert response.status_code == 200
+    assert QUOTE_LINK.findall(response.content.decode())
+    awaiting = {q["id"] for q in awaiting_quotes(crm_pages, demo.main.account_id)}
+    filtered = contact_client.get("/quotes/?status=awaiting&sort=valid&dir=asc")
+    shown = set(QUOTE_LINK.findall(filtered.content.decode()))
+    assert shown and shown <= awaiting | {
+        q["id"]
+        for q in staff_records(crm_pages, "/data/Quote", ["quote_stage"],
+                               billing_account_id=demo.main.account_id)
+        if q["quote_stage"] in {"Delivered", "Negotiation"}
+    }  # fmt: skip
+
+
+def test_quote_detail_without_decisions_when_staff_do_not_allow_them(contact_client, fresh_quote):
+    quote = fresh_quote
+    response = contact_client.get(f"/quotes/{quote['id']}/")
+    assert response.status_code == 200
+    assert quote["full_number"].encode() in response.content
+    assert b"/accept" not in response.content
+    assert contact_client.post(f"/quotes/{quote['id']}/accept").status_code == 403
+
+
+def test_accept_a_quote(contact_client, crm_pages, demo, deciding, fresh_quote):
+    quote = fresh_quote
+    page = contact_client.get(f"/quotes/{quote['id']}/")
+    assert f'action="/quotes/{quote["id"]}/accept"'.encode() in page.content
+    crm_pages.control("DELETE", "requests")
+    response = contact_client.post(f"/quotes/{quote['id']}/accept")
+    assert response.status_code == 302
+    assert response["Location"] == f"/quotes/{quote['id']}/"
+    stage = staff_get(
+        crm_pages.api_url, staff_token(crm_pages.api_url), f"/data/Quote/{quote['id']}", []
+    )["record"]["quote_stage"]
+    assert stage == "Closed Accepted"
+    writes = [e for e in crm_requests(crm_pages) if e["method"] in {"PATCH", "PUT", "POST"}]
+    assert any(e["path"] == f"/data/Quote/{quote['id']}" for e in writes)
+    assert any(e["path"] == "/data/Note" and e["status"] == 200 for e in writes)
+    event = ActivityEvent.objects.get(kind="quote_accepted", record_id=quote["id"])
+    assert event.contact_id == demo.main.contact_id
+    after = contact_client.get(f"/quotes/{quote['id']}/")
+    assert b"you accepted this quote" in after.content
+    assert b"/accept" not in after.content  # decided: no more buttons
+    assert contact_client.post(f"/quotes/{quote['id']}/accept").status_code == 403
+
+
+def test_decline_needs_a_reason(contact_client, crm_pages, demo, deciding, fresh_quote):
+    quote = fresh_quote
+    response = contact_client.post(f"/quotes/{quote['id']}/decline", {"reason": "  "})
+    assert response.status_code == 302
+    token = staff_token(crm_pages.api_url)
+    record = staff_get(crm_pages.api_url, token, f"/data/Quote/{quote['id']}", [])["record"]
+    assert record["quote_stage"] == quote["quote_stage"]
+    response = contact_client.post(
+        f"/quotes/{quote['id']}/decline", {"reason": "We found a cheaper offer"}
+    )
+    assert response.status_code == 302
+    record = staff_get(crm_pages.api_url, token, f"/data/Quote/{quote['id']}", [])["record"]
+    assert record["quote_stage"] == "Closed Lost"
+    notes = staff_records(crm_pages, "/data/Note", ["description"], parent_id=quote["id"])
+    assert any("We found a cheaper offer" in (n.get("description") or "") for n in notes)
+    assert ActivityEvent.objects.filter(kind="quote_declined", record_id=quote["id"]).exists()
+
+
+def test_decisions_need_the_csrf_token(crm_pages, demo, deciding):
+    client = Client(enforce_csrf_checks=True)
+    sign_in(client, crm_pages.api_url, demo.main)
+    quote_id = demo.own["Quote"]
+    assert client.post(f"/quotes/{quote_id}/accept").status_code == 403
+    assert client.get(f"/quotes/{quote_id}/accept").status_code == 405
+
+
+async def test_quote_pdf(async_contact_client, demo):
+    response = await async_contact_client.get(f"/quotes/{demo.own['Quote']}/pdf?download=1")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    assert (await streamed(response)).startswith(b"%PDF")
+
+
+def test_document_list_with_sizes_and_search(contact_client, crm_pages, demo):
+    contact_client.get("/documents/")
+    with CallLog() as log:
+        response = contact_client.get("/documents/")
+    assert response.status_code == 200
+    ids = DOC_LINK.findall(response.content.decode())
+    assert ids
+    # One list call, one file-info call per row shown, nothing else.
+    assert log.count(path_prefix="/data/") == 1
+    assert log.count(path_prefix="/files/info/") == len(ids)
+    assert len(log) == 1 + len(ids)
+    assert re.search(rb"\d+(\.\d)?\xc2\xa0(KB|MB)|\d+ bytes", response.content)
+    docs = staff_get(
+        crm_pages.api_url,
+        staff_token(crm_pages.api_url),
+        f"/data/Account/{demo.main.account_id}/documents",
+        [("fields[]", "document_name"), ("limit", "200")],
+    )["records"]
+    name = docs[0]["document_name"]
+    found = contact_client.get("/documents/", {"q": name})
+    assert docs[0]["id"] in DOC_LINK.findall(found.content.decode())
+    assert contact_client.get("/documents/?status=open").status_code == 400
+
+
+async def test_document_download_is_byte_identical(async_contact_client, crm_pages, demo):
+    document_id = demo.own["Document"]
+    token = staff_token(crm_pages.api_url)
+    import httpx2 as httpx
+
+    original = httpx.get(
+        f"{crm_pages.api_url}/files/download/Document/{document_id}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    response = await async_contact_client.get(f"/documents/{document_id}/download")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    assert await streamed(response) == original.content
+    assert response["Content-Type"] == original.headers["Content-Type"].split(";")[0].strip()
+
+
+async def test_preview_only_for_safe_types(async_contact_client, crm_pages, demo):
+    docs = staff_get(
+        crm_pages.api_url,
+        staff_token(crm_pages.api_url),
+        f"/data/Account/{demo.main.account_id}/documents",
+        [("fields[]", "file_mime_type"), ("limit", "200")],
+    )["records"]
+    by_type = {d.get("file_mime_type"): d["id"] for d in docs}
+    checked = 0
+    for media, document_id in by_type.items():
+        response = await async_contact_client.get(f"/documents/{document_id}/download?inline=1")
+        await streamed(response)
+        safe = media in {"application/pdf", "image/png", "image/jpeg"}
+        assert response["Content-Disposition"].startswith("inline" if safe else "attachment")
+        assert response["X-Content-Type-Options"] == "nosniff"
+        checked += 1
+    assert checked >= 2
+
+
+def test_document_detail(contact_client, demo):
+    response = contact_client.get(f"/documents/{demo.own['Document']}/")
+    assert response.status_code == 200
+    assert f"/documents/{demo.own['Document']}/download".encode() in response.content
