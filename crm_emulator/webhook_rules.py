@@ -79,7 +79,8 @@ errors, timeouts, 429 and 5xx with exponential backoff (``base_delay * 2**(n-1)`
 ``max_attempts`` attempts. Other statuses are final. Every attempt becomes a
 ``DeliveryAttempt`` appended to ``deliverer.log`` (bounded) and passed to ``on_attempt``
 (the core persists it; it runs in the delivery thread, so a Django callback gets its own
-database connection and should close it; exceptions it raises are swallowed). Because the URL carries the receiver's secret, attempts record only
+database connection and should close it; exceptions it raises are swallowed). Because
+the URL carries the receiver's secret, attempts record only
 the URL's origin (``target``), never its path or query, and errors only as exception class
 names. By default only loopback hosts are called (``allowed_hosts``); pass
 ``allowed_hosts=None`` to allow any host.
