@@ -172,6 +172,8 @@ else:
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = env_int("SESSION_MAX_AGE", 8 * 60 * 60)
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)
+# The e-mail link form answers no sooner than this, known address or not.
+SIGNIN_LINK_MIN_SECONDS = float(os.environ.get("SIGNIN_LINK_MIN_SECONDS", "0.5"))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"  # Strict would drop the cookie on the OAuth return.
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -22,6 +22,17 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits, cached settings and tokens do not leak from one test to the next."""
+    from django.core.cache import cache
+
+    from crm_gateway.credentials import forget_cached_tokens
+
+    cache.clear()
+    forget_cached_tokens()
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory) -> EmulatorServer:
     server = start_emulator(tmp_path_factory.mktemp("emulator"))

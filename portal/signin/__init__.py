@@ -1,0 +1,1 @@
+"""How a contact signs in and stays signed in: sessions, rate limits, links, OAuth."""

@@ -1,0 +1,67 @@
+"""Sign in with the CRM: OAuth 2.0 authorization code with PKCE (S256) and state.
+
+authlib builds the authorization request and the token request; the HTTP call goes
+through the process's pooled CRM client. The implicit flow (`response_type=token`) is
+not offered: it puts the access token in the browser's address bar and history, where
+any script or referrer can read it, and the OAuth 2.0 Security BCP (RFC 9700) says not
+to use it.
+"""
+
+import hmac
+import time
+from dataclasses import asdict, dataclass
+
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from django.conf import settings
+from django.http import HttpRequest
+
+PENDING_KEY = "portal_oauth_pending"
+PENDING_LIFETIME = 10 * 60
+
+
+@dataclass
+class PendingAuthorization:
+    state: str
+    code_verifier: str
+    next: str
+    created_at: float
+
+
+def redirect_uri(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/login/oauth/callback/")
+
+
+async def begin(request: HttpRequest, next_url: str) -> str:
+    """Remember state and verifier in the session; return the CRM's authorize URL."""
+    pending = PendingAuthorization(
+        state=generate_token(43),
+        code_verifier=generate_token(64),
+        next=next_url,
+        created_at=time.time(),
+    )
+    await request.session.aset(PENDING_KEY, asdict(pending))
+    return prepare_grant_uri(
+        f"{settings.ONECRM_API_URL}/auth/contact/authorize",
+        client_id=settings.ONECRM_CLIENT_ID,
+        response_type="code",
+        redirect_uri=redirect_uri(request),
+        scope="profile",
+        state=pending.state,
+        code_challenge=create_s256_code_challenge(pending.code_verifier),
+        code_challenge_method="S256",
+    )
+
+
+async def take_pending(request: HttpRequest, returned_state: str) -> PendingAuthorization | None:
+    """The pending authorization if `state` matches it; it is used up either way."""
+    data = await request.session.apop(PENDING_KEY, None)
+    if not data:
+        return None
+    pending = PendingAuthorization(**data)
+    if time.time() - pending.created_at > PENDING_LIFETIME:
+        return None
+    if not returned_state or not hmac.compare_digest(pending.state, returned_state):
+        return None
+    return pending

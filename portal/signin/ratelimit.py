@@ -1,0 +1,50 @@
+"""Fixed-window rate limits kept in Django's cache, so they hold across processes.
+
+Keys carry a hash of what they count (an IP address, an e-mail address), so the cache
+never holds a visitor's e-mail in clear.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    max_hits: int
+    window_seconds: int
+
+
+SIGN_IN_PER_IP = Limit("signin-ip", 30, 10 * 60)
+LINK_PER_IP = Limit("link-ip", 10, 15 * 60)
+LINK_PER_ADDRESS = Limit("link-address", 3, 15 * 60)
+PDF_PER_CONTACT = Limit("pdf-contact", 60, 60)
+
+
+def _key(limit: Limit, subject: str) -> str:
+    digest = hashlib.sha256(subject.strip().lower().encode()).hexdigest()[:32]
+    window = int(time.time()) // limit.window_seconds
+    return f"ratelimit:{limit.name}:{window}:{digest}"
+
+
+async def allow(limit: Limit, subject: str) -> bool:
+    """Count one hit; False once the subject has used up its window."""
+    key = _key(limit, subject)
+    # add() then incr() is atomic on Redis and on the local-memory cache.
+    if await cache.aadd(key, 1, timeout=limit.window_seconds + 1):
+        return True
+    try:
+        hits = await cache.aincr(key)
+    except ValueError:  # the key expired between add() and incr()
+        await cache.aset(key, 1, timeout=limit.window_seconds + 1)
+        return True
+    return hits <= limit.max_hits
+
+
+def client_ip(request) -> str:
+    """The peer address. X-Forwarded-For is not trusted here: gunicorn's
+    FORWARDED_ALLOW_IPS decides which proxy may rewrite REMOTE_ADDR."""
+    return request.META.get("REMOTE_ADDR", "") or "unknown"

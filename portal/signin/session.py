@@ -1,0 +1,158 @@
+"""The signed-in contact, kept server-side in the Django session.
+
+The session (database-backed, cached) holds who the contact is and the CRM tokens the
+portal acts with; the browser holds only the session cookie. A session ends after
+SESSION_COOKIE_AGE (8 hours) from sign-in, or SESSION_IDLE_TIMEOUT (30 minutes) idle,
+or when the CRM refuses to renew its tokens.
+"""
+
+import time
+from dataclasses import asdict, dataclass, field
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import rotate_token
+
+from crm_gateway import errors
+from crm_gateway.credentials import (
+    ContactCredential,
+    Credential,
+    TokenSet,
+    portal_token_credential,
+    staff_credential,
+)
+from portal.models import ContactAccess
+
+SESSION_KEY = "portal_contact"
+ENDED_KEY = "portal_session_ended"
+# Writing last_seen on every request would write the session row every request.
+LAST_SEEN_GRANULARITY = 60
+
+
+@dataclass
+class SignedInContact:
+    contact_id: str
+    account_id: str
+    name: str
+    account_name: str
+    email: str
+    # How the portal reads this contact's data: "contact_token", "portal_auth" or "staff".
+    data_access: str
+    # {"access_token", "refresh_token", "expires_at", "kind"}; empty in staff mode.
+    tokens: dict = field(default_factory=dict, repr=False)
+    signed_in_at: float = field(default_factory=time.time)
+    last_seen: float = field(default_factory=time.time)
+
+    def __repr__(self) -> str:  # never show tokens, even in a debugger or a log line
+        return f"SignedInContact(contact_id={self.contact_id!r}, account_id={self.account_id!r})"
+
+
+async def start_session(request: HttpRequest, contact: SignedInContact) -> None:
+    """Begin a contact session on a new session key (no fixation)."""
+    await request.session.aflush()
+    await request.session.acycle_key()
+    rotate_token(request)
+    await request.session.aset(SESSION_KEY, asdict(contact))
+    request.contact = contact  # type: ignore[attr-defined]
+
+
+async def save_tokens(request: HttpRequest, tokens: dict) -> None:
+    """Save rotated tokens back into the session (the gateway's refresh callback)."""
+    contact = getattr(request, "contact", None)
+    if contact is None:
+        return
+    contact.tokens = dict(tokens)
+    await request.session.aset(SESSION_KEY, asdict(contact))
+
+
+async def end_session(request: HttpRequest, reason: str = "") -> None:
+    await request.session.aflush()
+    if reason:
+        await request.session.aset(ENDED_KEY, reason)
+    request.contact = None  # type: ignore[attr-defined]
+
+
+async def load_contact(request: HttpRequest) -> SignedInContact | None:
+    """The session's contact if the session is still within its lifetimes."""
+    data = await request.session.aget(SESSION_KEY)
+    if not data:
+        return None
+    try:
+        contact = SignedInContact(**data)
+    except TypeError:  # a session written by an older release: start over
+        await end_session(request)
+        return None
+    now = time.time()
+    if now - contact.signed_in_at > settings.SESSION_COOKIE_AGE:
+        await end_session(request, "expired")
+        return None
+    if now - contact.last_seen > settings.SESSION_IDLE_TIMEOUT:
+        await end_session(request, "idle")
+        return None
+    if now - contact.last_seen > LAST_SEEN_GRANULARITY:
+        contact.last_seen = now
+        await request.session.aset(SESSION_KEY, asdict(contact))
+    return contact
+
+
+async def pop_end_reason(request: HttpRequest) -> str:
+    return await request.session.apop(ENDED_KEY, "")
+
+
+def sign_in_redirect(request: HttpRequest) -> HttpResponse:
+    """Send the visitor to sign in, then back here. htmx gets HX-Redirect, not a
+    sign-in page swapped into a fragment."""
+    target = request.get_full_path() if request.method == "GET" else "/"
+    url = settings.LOGIN_URL + "?" + urlencode({"next": target})
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return HttpResponseRedirect(url)
+
+
+def data_credential(request: HttpRequest) -> Credential:
+    """The credential that reads the signed-in contact's data, as the installation allows.
+
+    Whatever it is, the gateway still scopes every call to the contact (ContactScope).
+    """
+    contact: SignedInContact = request.contact  # type: ignore[attr-defined]
+    if contact.data_access == "contact_token" and contact.tokens:
+
+        async def keep_rotated(tokens: TokenSet) -> None:
+            await save_tokens(request, tokens.as_dict())
+
+        return ContactCredential(TokenSet.from_dict(contact.tokens), on_rotate=keep_rotated)
+    if contact.data_access == "staff":
+        return staff_credential()
+    return portal_token_credential(contact.contact_id)
+
+
+def contact_required(view):
+    """Guard an async view: it runs only for a signed-in contact (request.contact).
+
+    A contact blocked by staff, or whose CRM tokens can no longer be renewed, is signed
+    out here and sent to the sign-in page with a short explanation.
+    """
+
+    @wraps(view)
+    async def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        contact = await load_contact(request)
+        if contact is not None and await ContactAccess.objects.ais_blocked(contact.contact_id):
+            await end_session(request, "revoked")
+            contact = None
+        if contact is None:
+            return sign_in_redirect(request)
+        request.contact = contact  # type: ignore[attr-defined]
+        try:
+            response = await view(request, *args, **kwargs)
+        except errors.ReauthenticationRequired:
+            await end_session(request, "revoked")
+            return sign_in_redirect(request)
+        # Pages with a contact's data are private: never cached by a proxy or the back button.
+        response.setdefault("Cache-Control", "no-store")
+        return response
+
+    return guarded

@@ -1,0 +1,94 @@
+"""Portal-managed sign-in: an e-mailed one-time link, end to end against the emulator."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from portal.models import ContactAccess, SignInLink
+from portal.signin.session import SESSION_KEY
+from tests.signin.crm_signin import demo_contacts
+
+pytestmark = pytest.mark.django_db
+
+SAME_ANSWER = "a sign-in link is on its way"
+
+
+@pytest.fixture
+def contact(crm):
+    return demo_contacts(crm)[0]
+
+
+def ask_for_link(client: Client, email: str):
+    return client.post("/login/email/", {"email": email})
+
+
+def link_in_mail() -> str:
+    assert len(mail.outbox) == 1
+    match = re.search(r"http://testserver(/login/email/[^/\s]+/)", mail.outbox[0].body)
+    assert match, mail.outbox[0].body
+    return match.group(1)
+
+
+def test_a_known_contact_gets_a_link_that_signs_in_once(client, contact):
+    response = ask_for_link(client, contact.email)
+    assert response.status_code == 200
+    assert SAME_ANSWER in response.content.decode()
+    link = link_in_mail()
+    assert mail.outbox[0].to == [contact.email]
+    # GET only shows a button: a mail scanner's pre-fetch does not use the link up.
+    assert client.get(link).status_code == 200
+    assert client.get(link).status_code == 200
+    response = client.post(link)
+    assert response.status_code == 302
+    assert client.session[SESSION_KEY]["contact_id"] == contact.id
+    assert ContactAccess.objects.get(contact_id=contact.id).last_sign_in is not None
+    # Used: a second POST, even from a fresh browser, does not sign in.
+    other = Client()
+    assert other.post(link).status_code == 400
+    assert SESSION_KEY not in other.session
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_mail(client, contact):
+    known = ask_for_link(client, contact.email)
+    mail.outbox.clear()
+    unknown = ask_for_link(Client(), "nobody-at-all@example.org")
+    assert unknown.status_code == known.status_code == 200
+    assert SAME_ANSWER in unknown.content.decode()
+    assert mail.outbox == []
+    assert not SignInLink.objects.filter(email="nobody-at-all@example.org").exists()
+
+
+def test_an_expired_link_does_not_sign_in(client, contact):
+    ask_for_link(client, contact.email)
+    link = link_in_mail()
+    SignInLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get(link).status_code == 400
+    assert client.post(link).status_code == 400
+    assert SESSION_KEY not in client.session
+
+
+def test_a_blocked_contact_gets_no_link_and_a_link_sent_before_fails(client, contact):
+    ask_for_link(client, contact.email)
+    link = link_in_mail()
+    ContactAccess.objects.update_or_create(contact_id=contact.id, defaults={"blocked": True})
+    mail.outbox.clear()
+    ask_for_link(Client(), contact.email)
+    assert mail.outbox == []
+    assert client.post(link).status_code == 403
+    assert SESSION_KEY not in client.session
+
+
+def test_a_bad_address_is_a_clear_error(client, crm):
+    response = ask_for_link(client, "not an address")
+    assert response.status_code == 400
+    assert b"valid e-mail address" in response.content
+
+
+def test_link_requests_are_rate_limited_per_address(client, contact):
+    answers = [ask_for_link(Client(), contact.email).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    assert len(mail.outbox) == 3
