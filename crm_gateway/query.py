@@ -57,7 +57,7 @@ _PERIOD = re.compile(
 
 
 def check_name(name: str, what: str = "name") -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidQuery(f"not a valid {what}: {name[:40]!r}")
     return name
 
@@ -110,7 +110,7 @@ class DateFilter:
         if (operator is DateOperator.BETWEEN_DATES) != (self.end is not None):
             raise InvalidQuery("between_dates needs an end date, and only it takes one")
         if operator in PERIOD_OPERATORS:
-            if not self.period or not _PERIOD.match(self.period):
+            if not self.period or not _PERIOD.fullmatch(self.period):
                 raise InvalidQuery(f"date operator {operator} needs a valid period")
         elif self.period is not None:
             raise InvalidQuery("only period_* operators take a period")
@@ -154,7 +154,7 @@ class ListQuery:
                 raise InvalidQuery("filters must be Filter or DateFilter objects")
             for name in item.names:
                 check_name(name, "filter name")
-        if self.order is not None and not _ORDER.match(self.order.strip()):
+        if self.order is not None and not _ORDER.fullmatch(self.order):
             raise InvalidQuery("order must be 'field' or 'field ASC|DESC'")
         if isinstance(self.offset, bool) or not isinstance(self.offset, int) or self.offset < 0:
             raise InvalidQuery("offset must be a non-negative integer")
@@ -169,7 +169,7 @@ class ListQuery:
     def order_field(self) -> str | None:
         if self.order is None:
             return None
-        match = _ORDER.match(self.order.strip())
+        match = _ORDER.fullmatch(self.order)
         return match.group(1) if match else None
 
     def with_filters(self, extra: Iterable[AnyFilter]) -> ListQuery:
@@ -182,7 +182,7 @@ class ListQuery:
         if self.filter_text:
             params.append(("filter_text", self.filter_text))
         if self.order:
-            params.append(("order", self.order.strip()))
+            params.append(("order", self.order))
         params.append(("offset", str(self.offset)))
         params.append(("limit", str(self.limit)))
         return params

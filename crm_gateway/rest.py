@@ -69,7 +69,7 @@ def api_path(*segments: str) -> str:
 
 
 def clean_accept_language(value: str | None) -> str | None:
-    if value and _ACCEPT_LANGUAGE.match(value):
+    if value and _ACCEPT_LANGUAGE.fullmatch(value):
         return value
     return None
 

@@ -25,7 +25,7 @@ RECORD_ID = re.compile(r"^[0-9a-f-]{1,64}$")
 
 def check_record_id(value: object) -> str:
     """Ids are UUID-like; anything else is NotFound before any network call."""
-    if not isinstance(value, str) or not RECORD_ID.match(value):
+    if not isinstance(value, str) or not RECORD_ID.fullmatch(value):
         raise NotFound("no such record")
     return value
 
@@ -40,9 +40,9 @@ class ContactScope:
     accept_language: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.contact_id, str) or not RECORD_ID.match(self.contact_id):
+        if not isinstance(self.contact_id, str) or not RECORD_ID.fullmatch(self.contact_id):
             raise ValueError("contact_id is not a record id")
-        if self.account_id is not None and not RECORD_ID.match(self.account_id):
+        if self.account_id is not None and not RECORD_ID.fullmatch(self.account_id):
             raise ValueError("account_id is not a record id")
 
     @property

@@ -38,7 +38,7 @@ _FILENAME = re.compile(r'filename\s*=\s*"?([^";]+)"?')
 def safe_media_type(value: str | None) -> str:
     """The bare `type/subtype` if it is well-formed, else application/octet-stream."""
     media = (value or "").split(";", 1)[0].strip().lower()
-    return media if _MEDIA_TYPE.match(media) else "application/octet-stream"
+    return media if _MEDIA_TYPE.fullmatch(media) else "application/octet-stream"
 
 
 def safe_filename(name: str | None, fallback: str = "download") -> str:

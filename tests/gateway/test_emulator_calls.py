@@ -171,7 +171,9 @@ async def test_related_tally_pdf_files_in_every_mode(crm, demo, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("model", [Invoice, Quote])
-async def test_pdf_is_a_real_pdf(crm, demo, tmp_path, mode, model):
+async def test_pdf_is_a_real_pdf(crm, demo, tmp_path, settings, mode, model):
+    settings.ONECRM_TIMEOUT = 10  # printing is slow work for the emulator too
+    settings.ONECRM_DEADLINE = 20
     gateway = gateway_for(crm, demo.mine, mode)
     record = (await gateway.list_records(model, ListQuery(limit=1))).records[0]
     path = tmp_path / "printed.pdf"
@@ -181,7 +183,8 @@ async def test_pdf_is_a_real_pdf(crm, demo, tmp_path, mode, model):
         with path.open("wb") as handle:
             async for chunk in stream:
                 handle.write(chunk)
-    assert path.stat().st_size == stream.content_length
+    assert path.stat().st_size == stream.bytes_read > 1000
+    assert stream.content_length in (None, stream.bytes_read)
     assert len(PdfReader(path).pages) >= 1
     printed = logged(crm, "/printer/pdf/")
     assert printed and all(e["credential"] == "staff" for e in printed)

@@ -121,11 +121,14 @@ async def test_wrong_total_does_not_loop_the_iterator(crm, demo):
 
 
 async def own_document(gateway, demo):
+    """The contact's largest document below 5 MB (not the 200 MB benchmark file)."""
+    best = None
     async for candidate in gateway.iter_records(Document):
         info = await gateway.file_info(candidate)
-        if info.size and 10_000 < info.size < 5_000_000:
-            return candidate, info
-    raise AssertionError("no mid-sized document in the demo data")
+        if info.size and 1000 < info.size < 5_000_000 and (not best or info.size > best[1].size):
+            best = (candidate, info)
+    assert best is not None, "no document of a useful size in the demo data"
+    return best
 
 
 @pytest.mark.parametrize("kind", ["truncate", "truncate_chunked"])

@@ -67,7 +67,7 @@ async def test_scope_filter_cannot_be_overridden_by_the_caller(scripted, staff_g
 
 
 @pytest.mark.parametrize(
-    "bad_id", ["../Account/x", "ABC", "1 OR 1=1", "", "a" * 65, "x\n", "%2e%2e", "é"]
+    "bad_id", ["../Account/x", "ABC", "1 OR 1=1", "", "a" * 65, "abc\n", "%2e%2e", "é"]
 )
 async def test_malformed_ids_are_not_found_before_any_call(scripted, staff_gateway, bad_id):
     with pytest.raises(NotFound):
