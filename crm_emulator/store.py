@@ -95,8 +95,19 @@ def get(model: str, record_id: str) -> dict | None:
     return _all().get(model, {}).get(record_id)
 
 
+PERSON_MODELS = frozenset({"Contact", "User"})
+
+
+def derive(model: str, record: dict) -> dict:
+    """Computed fields, as 1CRM keeps them: a person's `name` is first + last name."""
+    if model in PERSON_MODELS and ("first_name" in record or "last_name" in record):
+        first, last = record.get("first_name") or "", record.get("last_name") or ""
+        record["name"] = f"{first} {last}".strip()
+    return record
+
+
 def create(model: str, data: dict[str, Any], record_id: str | None = None) -> dict:
-    record = {k: v for k, v in data.items() if k != "id"}
+    record = derive(model, {k: v for k, v in data.items() if k != "id"})
     record["id"] = record_id or new_id()
     record.setdefault("date_entered", now_text())
     record["date_modified"] = now_text()
@@ -110,7 +121,7 @@ def update(model: str, record_id: str, changes: dict[str, Any]) -> tuple[dict, d
     """Apply changes; return (before, after) copies for webhooks."""
     with _lock, transaction.atomic(using="emulator"):
         before = _all()[model][record_id]
-        after = {**before, **{k: v for k, v in changes.items() if k != "id"}}
+        after = derive(model, {**before, **{k: v for k, v in changes.items() if k != "id"}})
         after["date_modified"] = now_text()
         Record.objects.filter(model=model, record_id=record_id).update(data=after)
         _all()[model] = {**_all()[model], record_id: after}

@@ -368,3 +368,26 @@ def test_tally_shape_matches_the_stored_amount(api: Api):
     assert api.ok("GET", f"/tally/Quote/{quote['id']}", token)["totals"]["total"] == quote["amount"]
     api.error(api.get(f"/tally/Account/{invoice['id']}", token), 400)
     api.error(api.get("/tally/Invoice/nope", token), 404)
+
+
+def test_person_names_are_derived_and_dates_modified_set(api: Api, demo):
+    token = api.staff()
+    contact = api.ok("GET", f"/data/Contact/{demo.contacts[0]['id']}", token)["record"]
+    assert contact["name"] == f"{contact['first_name']} {contact['last_name']}".strip()
+    invoice = api.ok(
+        "GET",
+        "/data/Invoice",
+        token,
+        params={"limit": 1, "fields[]": ["date_entered", "date_modified"]},
+    )
+    assert invoice["records"][0]["date_modified"]
+    created = api.ok(
+        "POST",
+        "/data/Contact",
+        token,
+        json={"data": {"first_name": "Ada", "last_name": "Lovelace"}},
+    )
+    api.ok("PATCH", f"/data/Contact/{created['id']}", token, json={"data": {"last_name": "King"}})
+    record = api.ok("GET", f"/data/Contact/{created['id']}", token)["record"]
+    assert record["name"] == "Ada King" and record["_display"] == "Ada King"
+    api.ok("DELETE", f"/data/Contact/{created['id']}", token)

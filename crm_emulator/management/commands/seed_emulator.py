@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections, transaction
 
-from crm_emulator import auth, files
+from crm_emulator import auth, files, store
 from crm_emulator.demo_data import LARGE_DOCUMENT, build_demo_data
 from crm_emulator.models import ApiClient, Credential, Link, Record, State, StoredFile
 from crm_emulator.router import EMULATOR_DB
@@ -59,7 +59,10 @@ def seed(data) -> dict[str, int]:
     records: dict[tuple[str, str], dict] = {}
     counts: dict[str, int] = {}
     for record in data.records:
-        records[(record.model, record.id)] = {**record.fields, "id": record.id}
+        fields = store.derive(record.model, {**record.fields, "id": record.id})
+        if fields.get("date_entered"):
+            fields.setdefault("date_modified", fields["date_entered"])
+        records[(record.model, record.id)] = fields
         counts[record.model] = counts.get(record.model, 0) + 1
     for user in data.users:
         records[("User", user.id)] = {
