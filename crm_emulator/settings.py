@@ -31,7 +31,7 @@ EMULATOR_CLIENTS = os.environ.get("EMULATOR_CLIENTS", "")
 LOGGING = {
     **LOGGING,  # noqa: F405
     "loggers": {
-        **LOGGING["loggers"],  # noqa: F405
+        "django.request": {"level": "ERROR"},
         "fontTools": {"level": "WARNING"},
         "gunicorn.access": {"level": "WARNING" if env_bool("EMULATOR_QUIET") else "INFO"},  # noqa: F405
     },
