@@ -349,3 +349,24 @@ def test_non_admin_user_may_read_but_not_delete(api: Api):
     case = api.ok("POST", "/data/aCase", sally, json={"data": {"name": "Sally's case"}})
     api.error(api.call("DELETE", f"/data/aCase/{case['id']}", sally), 403)
     api.ok("DELETE", f"/data/aCase/{case['id']}", api.user("admin"))
+
+
+def test_concurrent_refreshes_of_one_token_let_exactly_one_win(api: Api, demo):
+    from concurrent.futures import ThreadPoolExecutor
+
+    first = api.token(
+        "contact", grant_type="password", username=contact_email(demo), password=PASSWORD
+    )
+    body = {
+        "grant_type": "refresh_token",
+        "refresh_token": first["refresh_token"],
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
+
+    def refresh(_: int) -> int:
+        return httpx.post(f"{api.url}/auth/contact/access_token", json=body, timeout=10).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(refresh, range(6)))
+    assert statuses == [200, 400, 400, 400, 400, 400]
