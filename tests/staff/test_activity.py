@@ -58,3 +58,26 @@ def test_admin_lists_filters_and_searches_activity(admin_client):
     page = admin_client.get("/admin/portal/activityevent/", {"q": "c-2"})
     assert list(page.context["cl"].queryset.values_list("kind", flat=True)) == ["document_download"]
     assert admin_client.get("/admin/portal/activityevent/add/").status_code == 403
+
+
+def test_admin_start_page_shows_the_week_at_a_glance(admin_client):
+    from portal.models import ContactAccess
+
+    record_activity(request_with(), "sign_in", contact_id="c-1")
+    record_activity(request_with(), "sign_in_failed", contact_id="")
+    record_activity(request_with(), "pdf_download", contact_id="c-1")
+    ContactAccess.objects.record_sign_in("c-1", "a-1")
+    ContactAccess.objects.create(contact_id="c-2", blocked=True)
+    response = admin_client.get("/admin/")
+    overview = parse_overview(response.content.decode())
+    assert overview["Sign-ins"] == "1 (failed: 1)"
+    assert overview["Downloads"] == "1"
+    assert overview["Contacts signed in"] == "1 of 2 with access · blocked: 1"
+
+
+def parse_overview(html: str) -> dict[str, str]:
+    import re
+
+    section = html.split('id="portal-overview"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<th scope="row">(.*?)</th><td>(.*?)</td>', section, re.S)
+    return {key.strip(): " ".join(value.split()) for key, value in rows}
