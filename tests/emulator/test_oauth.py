@@ -330,7 +330,7 @@ def test_access_token_ttl_switch_and_expiry(api: Api):
     api.server.control("POST", "switches", json={"access_token_ttl": 1})
     tokens = api.token(grant_type="client_credentials")
     assert tokens["expires_in"] == 1
-    time.sleep(2.1)
+    time.sleep(1.2)
     body = api.error(api.get("/data/Account", tokens["access_token"]), 401)
     assert "expired" in body["message"]
 
