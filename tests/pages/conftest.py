@@ -12,6 +12,7 @@ contact's token with a raw `POST /portal/auth` (staff token), like the sign-in f
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections import Counter
@@ -128,6 +129,23 @@ def demo(emulator: EmulatorServer) -> Demo:
         "Document": document(main_account),
     }
     return Demo(person(main_account), person(other_account), foreign, own)
+
+
+def new_awaiting_quote(crm, account_id: str, contact_id: str) -> dict:
+    """A fresh quote waiting for the contact (tests that decide must not share one)."""
+    valid = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=20)).isoformat()
+    number = f"Q-T{dt.datetime.now(dt.UTC).strftime('%H%M%S%f')}"
+    data = {"name": "Test offer", "full_number": number, "quote_stage": "Delivered",
+            "valid_until": valid, "billing_account_id": account_id,
+            "billing_contact_id": contact_id, "amount": "100.00"}  # fmt: skip
+    reply = httpx.post(
+        f"{crm.api_url}/data/Quote",
+        json={"data": data},
+        headers={"Authorization": f"Bearer {staff_token(crm.api_url)}"},
+        timeout=10,
+    )
+    reply.raise_for_status()
+    return {"id": reply.json()["id"], "full_number": number, "quote_stage": "Delivered"}
 
 
 def mint_portal_token(api_url: str, contact_id: str) -> dict:

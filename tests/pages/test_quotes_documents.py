@@ -13,6 +13,7 @@ from portal.models import ActivityEvent, PortalSettings
 from portal.site_settings import forget_portal_settings
 from tests.pages.conftest import (
     crm_requests,
+    new_awaiting_quote,
     sign_in,
     staff_get,
     staff_token,
@@ -42,25 +43,6 @@ def awaiting_quotes(crm, account_id: str) -> list[dict]:
         for q in quotes
         if q["quote_stage"] in {"Delivered", "Negotiation"} and (q["valid_until"] or "") >= today
     ]
-
-
-def new_awaiting_quote(crm, account_id: str, contact_id: str) -> dict:
-    """A fresh quote waiting for the contact (tests that decide must not share one)."""
-    import httpx2 as httpx
-
-    valid = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=20)).isoformat()
-    number = f"Q-T{dt.datetime.now(dt.UTC).strftime('%H%M%S%f')}"
-    data = {"name": "Test offer", "full_number": number, "quote_stage": "Delivered",
-            "valid_until": valid, "billing_account_id": account_id,
-            "billing_contact_id": contact_id, "amount": "100.00"}  # fmt: skip
-    reply = httpx.post(
-        f"{crm.api_url}/data/Quote",
-        json={"data": data},
-        headers={"Authorization": f"Bearer {staff_token(crm.api_url)}"},
-        timeout=10,
-    )
-    reply.raise_for_status()
-    return {"id": reply.json()["id"], "full_number": number, "quote_stage": "Delivered"}
 
 
 @pytest.fixture
