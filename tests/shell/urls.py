@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import path
 
@@ -40,6 +41,23 @@ def crm_reauth(request):
     raise crm_errors.ReauthenticationRequired("expired")
 
 
+HTMX_PAGE = """{% extends "base.html" %}
+{% block content %}
+<h1>Widgets</h1>
+<button type="button" class="button" hx-get="/__test__/crm-down/" hx-target="#widget">Load</button>
+<div id="widget">Nothing yet.</div>
+<p><a href="/invoices/">A link</a></p>
+{% endblock %}"""
+
+
+def htmx_page(request):
+    from django.template import engines
+
+    template = engines["django"].from_string(HTMX_PAGE)
+    contact = SimpleNamespace(name="Ada Lovelace", account_name="Analytical Engines Ltd")
+    return HttpResponse(template.render({"contact": contact}, request))
+
+
 def crashes(request):
     raise RuntimeError("secret internal detail")
 
@@ -54,5 +72,6 @@ urlpatterns = [
     path("__test__/crm-not-found/", crm_not_found),
     path("__test__/crm-reauth/", crm_reauth),
     path("__test__/crash/", crashes),
+    path("__test__/htmx/", htmx_page),
     *portal_urlpatterns,
 ]

@@ -1,0 +1,171 @@
+"""The shell in a real browser (Debian's Chromium): the CSP holds with nothing blocked,
+the layout fits 360 px, keyboard users get the skip link and a visible focus, htmx runs
+with the safe configuration, and a CRM failure inside a widget lands in the alerts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from tests.conftest import missing
+from tests.emulator_server import ROOT, free_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def shell_server(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("shell")
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "tests.shell.browser_settings",
+        "PORTAL_DATA_DIR": str(data_dir),
+        "DATABASE_URL": f"sqlite:///{data_dir / 'portal.sqlite3'}",
+        "CACHE_URL": "",
+        "ONECRM_API_URL": "http://127.0.0.1:9/1crm/api.php",  # these pages never call it
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True, cwd=ROOT)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "portal.asgi:application",
+            "--worker-class",
+            "asgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the portal exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the portal did not start")
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        missing("Debian's Chromium (/usr/bin/chromium) is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    tab = context.new_page()
+    tab.problems = []
+    tab.on(
+        "console",
+        lambda message: (
+            tab.problems.append(message.text) if message.type in {"error", "warning"} else None
+        ),
+    )
+    tab.on("pageerror", lambda error: tab.problems.append(str(error)))
+    yield tab
+    context.close()
+
+
+def contrast(foreground: str, background: str) -> float:
+    def luminance(rgb: str) -> float:
+        parts = [int(x) for x in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+        channels = [p / 255 for p in parts]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted([luminance(foreground), luminance(background)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_csp_holds_htmx_is_safe_and_the_layout_fits_360px(page, shell_server):
+    page.goto(f"{shell_server}/__test__/htmx/")
+    page.wait_for_function("window.htmx !== undefined")
+    assert page.problems == [], page.problems  # a CSP refusal would be logged here
+    config = page.evaluate(
+        "({eval: htmx.config.allowEval, styles: htmx.config.includeIndicatorStyles,"
+        " self: htmx.config.selfRequestsOnly})"
+    )
+    assert config == {"eval": False, "styles": False, "self": True}
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    header = page.locator(".site-header")
+    ratio = contrast(
+        header.evaluate("e => getComputedStyle(e).color"),
+        header.evaluate("e => getComputedStyle(e).backgroundColor"),
+    )
+    assert ratio >= 4.5
+    # The branding stylesheet (a view, not inline) applied the primary colour.
+    assert header.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(31, 95, 168)"
+
+
+def test_keyboard_skip_link_and_visible_focus(page, shell_server):
+    page.goto(f"{shell_server}/__test__/htmx/")
+    page.keyboard.press("Tab")
+    skip = page.locator(".skip-link")
+    assert skip.evaluate("e => e === document.activeElement")
+    box = skip.bounding_box()
+    assert box is not None and box["y"] >= 0  # on screen once focused
+    assert skip.evaluate("e => getComputedStyle(e).outlineStyle") != "none"
+    page.keyboard.press("Enter")
+    assert page.evaluate("location.hash") == "#main"
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent.trim()")
+    assert focused == "Load"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+
+
+def test_a_crm_failure_in_a_widget_lands_in_the_alerts_with_a_retry(page, shell_server):
+    page.goto(f"{shell_server}/__test__/htmx/")
+    page.wait_for_function("window.htmx !== undefined")
+    page.get_by_role("button", name="Load").click()
+    alert = page.locator("#portal-alerts .error-box")
+    alert.wait_for()
+    assert "not reachable" in alert.inner_text()
+    assert page.locator("#widget").inner_text() == "Nothing yet."  # the page stays
+    assert alert.locator("a.button").get_attribute("href") == "/__test__/htmx/"
+    assert [p for p in page.problems if "Content Security Policy" in p] == []
+
+
+def test_print_hides_navigation_and_controls(page, shell_server):
+    page.goto(f"{shell_server}/__test__/htmx/")
+    page.emulate_media(media="print")
+    assert page.locator(".site-nav").evaluate("e => getComputedStyle(e).display") == "none"
+    assert page.locator(".account__signout").evaluate("e => getComputedStyle(e).display") == "none"
+    assert page.locator("main h1").is_visible()
