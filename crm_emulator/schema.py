@@ -205,7 +205,15 @@ QUOTE_STAGES = (
     "Closed Lost",
     "Closed Dead",
 )
-CASE_STATUSES = ("Active", "New", "Assigned", "Pending Input", "Closed", "Rejected", "Duplicate")
+CASE_STATUSES = (
+    "Active - New",
+    "Active - Assigned",
+    "Pending",
+    "Closed - Complete",
+    "Closed - No Fault",
+    "Closed - Rejected",
+    "Closed - Duplicate",
+)
 PRIORITIES = ("P1", "P2", "P3")
 
 

@@ -10,7 +10,7 @@ import copy
 import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, QueryDict
 
 from crm_emulator import access, auth, control, files, oauth, schema, store, tallies, webhooks
 from crm_emulator.errors import ApiError
@@ -50,12 +50,18 @@ def language(request: HttpRequest) -> str:
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
-    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_JSON_BODY:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApiError(400, "invalid_request", "Invalid Content-Length") from None
+    if length > MAX_JSON_BODY:
         raise ApiError(413, "request_too_large", "The request body is too large")
     if not request.body:
         return {}
     if request.content_type == "application/x-www-form-urlencoded":
-        return {key: request.POST.get(key) for key in request.POST}
+        # Parsed by hand: Django only fills request.POST for POST, not PUT/PATCH.
+        form = QueryDict(request.body, encoding=request.encoding)
+        return {key: form.get(key) for key in form}
     try:
         body = json.loads(request.body)
     except ValueError:
@@ -412,7 +418,7 @@ def _contact_defaults(caller: auth.Principal, model: str, data: dict) -> dict:
         return data
     if model == "aCase":
         data.update(account_id=caller.account_id, cust_contact_id=caller.contact_id)
-        data.setdefault("status", "New")
+        data.setdefault("status", "Active - New")
     if model == "Note":
         data.update(account_id=caller.account_id, contact_id=caller.contact_id, portal_flag=True)
         parent_id = str(data.get("parent_id") or "")

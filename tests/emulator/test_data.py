@@ -229,7 +229,7 @@ def test_create_get_update_delete(api: Api, demo):
         json={
             "data": {
                 "name": "Broken drill",
-                "status": "New",
+                "status": "Active - New",
                 "priority": "P1",
                 "account_id": account["id"],
             }
@@ -239,11 +239,14 @@ def test_create_get_update_delete(api: Api, demo):
     assert record["name"] == "Broken drill" and record["account_id"] == account["id"]
     assert record["date_entered"]
     assert api.ok(
-        "PATCH", f"/data/aCase/{created['id']}", token, json={"data": {"status": "Closed"}}
+        "PATCH",
+        f"/data/aCase/{created['id']}",
+        token,
+        json={"data": {"status": "Closed - Complete"}},
     ) == {"result": True}
     assert api.ok("GET", f"/data/aCase/{created['id']}", token, params={"fields[]": "status"})[
         "record"
-    ] == {"id": created["id"], "status": "Closed", "_display": "Broken drill"}
+    ] == {"id": created["id"], "status": "Closed - Complete", "_display": "Broken drill"}
     api.ok("PUT", f"/data/aCase/{created['id']}", token, json={"data": {"priority": "P3"}})
     assert api.ok("DELETE", f"/data/aCase/{created['id']}", token) == {"result": True}
     api.error(api.get(f"/data/aCase/{created['id']}", token), 404)

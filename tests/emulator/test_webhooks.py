@@ -103,17 +103,26 @@ def test_delivery_with_filters_and_retries(api: Api, receiver):
             "filters": {
                 "glue": "and",
                 "conditions": [
-                    {"field": "status", "filter": "eq", "value": "Closed", "when": "changed_to"}
+                    {
+                        "field": "status",
+                        "filter": "eq",
+                        "value": "Closed - Complete",
+                        "when": "changed_to",
+                    }
                 ],
             },
         },
     )
-    case = api.ok("POST", "/data/aCase", token, json={"data": {"name": "Hooked", "status": "New"}})
-    api.ok("PATCH", f"/data/aCase/{case['id']}", token, json={"data": {"status": "Closed"}})
+    case = api.ok(
+        "POST", "/data/aCase", token, json={"data": {"name": "Hooked", "status": "Active - New"}}
+    )
+    api.ok(
+        "PATCH", f"/data/aCase/{case['id']}", token, json={"data": {"status": "Closed - Complete"}}
+    )
     bodies = target.wait_for(2)
     assert len(bodies) == 2, "the first attempt answered 500 and was retried"
     assert bodies[-1]["model"] == "aCase" and bodies[-1]["type"] == "update"
-    assert bodies[-1]["id"] == case["id"] and bodies[-1]["record"]["status"] == "Closed"
+    assert bodies[-1]["id"] == case["id"] and bodies[-1]["record"]["status"] == "Closed - Complete"
     log = api.server.control("GET", "deliveries").json()["deliveries"]
     mine = [entry for entry in log if entry["webhook_id"] == hook["id"]]
     assert [entry["status_code"] for entry in mine] == [500, 200]
