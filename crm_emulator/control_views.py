@@ -25,6 +25,9 @@ def _guarded(view):
         if not token or not hmac.compare_digest(given.encode(), token.encode()):
             return api_error(403, "forbidden", "Emulator control needs a valid X-Emulator-Admin")
         try:
+            from crm_emulator.middleware import bootstrap
+
+            bootstrap()
             return view(request, *args, **kwargs)
         except ApiError as error:
             return error.response()
