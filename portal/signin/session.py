@@ -16,13 +16,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 
 from crm_gateway import errors
-from crm_gateway.credentials import (
-    ContactCredential,
-    Credential,
-    TokenSet,
-    portal_token_credential,
-    staff_credential,
-)
 from portal.models import ContactAccess
 
 SESSION_KEY = "portal_contact"
@@ -111,23 +104,6 @@ def sign_in_redirect(request: HttpRequest) -> HttpResponse:
         response["HX-Redirect"] = url
         return response
     return HttpResponseRedirect(url)
-
-
-def data_credential(request: HttpRequest) -> Credential:
-    """The credential that reads the signed-in contact's data, as the installation allows.
-
-    Whatever it is, the gateway still scopes every call to the contact (ContactScope).
-    """
-    contact: SignedInContact = request.contact  # type: ignore[attr-defined]
-    if contact.data_access == "contact_token" and contact.tokens:
-
-        async def keep_rotated(tokens: TokenSet) -> None:
-            await save_tokens(request, tokens.as_dict())
-
-        return ContactCredential(TokenSet.from_dict(contact.tokens), on_rotate=keep_rotated)
-    if contact.data_access == "staff":
-        return staff_credential()
-    return portal_token_credential(contact.contact_id)
 
 
 def contact_required(view):

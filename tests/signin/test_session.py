@@ -15,7 +15,6 @@ from portal.signin.session import (
     SESSION_KEY,
     SignedInContact,
     contact_required,
-    data_credential,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,17 +107,6 @@ async def test_tokens_the_crm_will_not_renew_end_the_session():
     assert "HX-Redirect" in response
     assert await request.session.aget(SESSION_KEY) is None
     assert await request.session.aget(ENDED_KEY) == "revoked"
-
-
-async def test_the_data_credential_follows_the_data_access_mode():
-    tokens = {"access_token": "a" * 20, "refresh_token": "r" * 20, "expires_at": 9e9}
-    request = await make_request(None)
-    request.contact = a_contact(data_access="contact_token", tokens=tokens)
-    assert data_credential(request).kind == "contact"
-    request.contact = a_contact(data_access="portal_auth")
-    assert data_credential(request).kind == "portal"
-    request.contact = a_contact(data_access="staff")
-    assert data_credential(request).kind in {"staff", "basic"}
 
 
 def test_the_contact_repr_never_shows_tokens():
