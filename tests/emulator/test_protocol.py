@@ -210,3 +210,33 @@ def test_request_log_names_the_credential(api: Api, demo):
     portal_entry = next(e for e in log if e["credential"] == "portal")
     assert portal_entry["contact_id"] == contact["id"] and portal_entry["status"] == 200
     assert {"method", "path", "query", "credential", "contact_id", "status"} <= set(log[0])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "switches", {"access_token_ttl": 0}, 400),
+        ("POST", "switches", {"leaky": "yes"}, 400),
+        ("POST", "faults", {"path": "x", "kind": "latency", "times": 0}, 400),
+        ("POST", "clients", {"client_id": "", "redirect_uris": []}, 400),
+        ("POST", "clients", {"client_id": "c", "redirect_uris": "http://x"}, 400),
+        ("PUT", "reset", None, 405),
+        ("POST", "requests", None, 405),
+    ],
+)
+def test_control_api_validates_its_input(api: Api, method, path, body, status):
+    response = httpx.request(
+        method,
+        f"{api.server.base_url}/__emulator__/{path}",
+        json=body,
+        headers={"X-Emulator-Admin": "emulator-admin-for-tests"},
+    )
+    assert response.status_code == status
+    assert response.json()["error"]
+
+
+def test_webhook_list_paging_is_validated(api: Api):
+    token = api.staff()
+    api.error(api.get("/webhooks", token, params={"limit": 0}), 400)
+    api.error(api.get("/webhooks", token, params={"offset": -1}), 400)
+    assert api.ok("GET", "/webhooks", token, params={"limit": 1})["total_results"] >= 0
