@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,9 +18,24 @@ from typing import Any, ClassVar, Self
 
 from crm_gateway.errors import BadReply
 
+# Parsed values are immutable, and a page repeats many of them (dates, amounts): parse
+# each distinct text once. Bounded, so a long-running process does not grow.
+_cached = functools.lru_cache(maxsize=8192)
+
+
+@_cached
+def _decimal_text(value: str) -> Decimal | None:
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
 
 def to_decimal(value: Any) -> Decimal | None:
-    if value is None or value == "" or isinstance(value, bool):
+    if type(value) is str:  # the common case first: the CRM sends money as text
+        return _decimal_text(value) if value else None
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, float):
         value = repr(value)  # shortest round-trip text: 0.1 stays 0.1
@@ -31,6 +47,8 @@ def to_decimal(value: Any) -> Decimal | None:
 
 
 def to_str(value: Any) -> str | None:
+    if type(value) is str:
+        return value or None
     if value is None or isinstance(value, dict | list):
         return None
     text = str(value)
@@ -60,26 +78,32 @@ def to_bool(value: Any) -> bool | None:
     return None
 
 
-def to_date(value: Any) -> dt.date | None:
-    text = to_str(value)
-    if not text:
-        return None
+@_cached
+def _date_text(text: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text[:10])
     except ValueError:
         return None
 
 
-def to_datetime(value: Any) -> dt.datetime | None:
-    """CRM datetimes are `Y-m-d H:i:s` in GMT."""
+def to_date(value: Any) -> dt.date | None:
     text = to_str(value)
-    if not text:
-        return None
+    return _date_text(text) if text else None
+
+
+@_cached
+def _datetime_text(text: str) -> dt.datetime | None:
     try:
-        parsed = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
+        parsed = dt.datetime.fromisoformat(text)  # accepts `Y-m-d H:i:s` since 3.11
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def to_datetime(value: Any) -> dt.datetime | None:
+    """CRM datetimes are `Y-m-d H:i:s` in GMT."""
+    text = to_str(value)
+    return _datetime_text(text) if text else None
 
 
 def to_str_list(value: Any) -> list[str]:
@@ -113,37 +137,63 @@ class Parsed:
     _MANUAL: ClassVar[frozenset[str]] = frozenset({"extra"})
 
     @classmethod
-    def _fields(cls) -> dict[str, Any]:
-        cache = cls.__dict__.get("_field_converters")
-        if cache is None:
+    def _table(cls) -> tuple[dict[str, tuple[str, Any]], dict[str, Any]]:
+        """Per class, built once: JSON key -> (attribute, converter), and the defaults."""
+        cached = cls.__dict__.get("_parse_table")
+        if cached is None:
             hints = typing.get_type_hints(cls)
-            cache = {
-                f.name: _converter(hints[f.name])
-                for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-                if f.name not in cls._MANUAL
-            }
-            cls._field_converters = cache  # type: ignore[attr-defined]
-        return cache
+            table: dict[str, tuple[str, Any]] = {}
+            defaults: dict[str, Any] = {}
+            for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+                if f.default is not dataclasses.MISSING:
+                    defaults[f.name] = f.default
+                if f.name in cls._MANUAL:
+                    continue  # left in `extra` for the subclass to take
+                converter = _converter(hints[f.name])
+                if converter is not None:
+                    table["_display" if f.name == "display" else f.name] = (f.name, converter)
+            cached = (table, defaults)
+            cls._parse_table = cached  # type: ignore[attr-defined]
+        return cached
 
     @classmethod
-    def _convert(cls, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _convert(
+        cls, data: dict[str, Any], allowed: frozenset[str] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Known keys converted; unknown ones kept in `extra`. With `allowed`, a key not
+        in it is dropped (`_display` is always kept): the allow-list's field filter."""
         known: dict[str, Any] = {}
         extra: dict[str, Any] = {}
-        converters = cls._fields()
+        lookup = cls._table()[0].get
         for key, value in data.items():
-            target = "display" if key == "_display" else key
-            if target in converters and converters[target] is not None:
-                known[target] = converters[target](value)
-            elif target not in converters:
+            if allowed is not None and key not in allowed and key != "_display":
+                continue
+            entry = lookup(key)
+            if entry is None:
                 extra[key] = value
+            elif entry[1] is to_str and type(value) is str:
+                known[entry[0]] = value or None  # most fields: no call needed
+            else:
+                known[entry[0]] = entry[1](value)
         return known, extra
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def _build(cls, known: dict[str, Any], extra: dict[str, Any]) -> Self:
+        """Like cls(**known, extra=extra), without the frozen dataclass's slow __init__
+        (many records a page): the values are already converted to the field types."""
+        values = dict(cls._table()[1])
+        values.update(known)
+        values["extra"] = extra
+        instance = object.__new__(cls)
+        instance.__dict__.update(values)
+        return instance
+
+    @classmethod
+    def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
         if not isinstance(data, dict):
             raise BadReply(f"expected an object for {cls.__name__}", status=200)
-        known, extra = cls._convert(data)
-        return cls(**known, extra=extra)  # type: ignore[call-arg]
+        known, extra = cls._convert(data, allowed)
+        return cls._build(known, extra)
 
 
 # --- Records ---------------------------------------------------------------------------
@@ -162,8 +212,8 @@ class Record(Parsed):
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
-        record = super().from_json(data)
+    def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
+        record = super().from_json(data, allowed)
         if not record.id:
             raise BadReply(f"a {cls.MODEL or 'record'} without an id", status=200)
         return record
@@ -326,7 +376,7 @@ class LineItem(Parsed):
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
         if not isinstance(data, dict):
             raise BadReply("expected an object for a line item", status=200)
         known, extra = cls._convert(data)
@@ -354,7 +404,7 @@ class TallyGroup(Parsed):
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
         if not isinstance(data, dict):
             raise BadReply("expected an object for a line group", status=200)
         known, extra = cls._convert(data)
@@ -383,7 +433,7 @@ class TallyTotals(Parsed):
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
         if not isinstance(data, dict):
             data = {}
         known, extra = cls._convert(data)
@@ -431,7 +481,7 @@ class FileInfo(Parsed):
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
         if not isinstance(data, dict):
             raise BadReply("expected an object for file info", status=200)
         known, extra = cls._convert(data)
@@ -458,7 +508,7 @@ class Me(Parsed):
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
         if not isinstance(data, dict):
             raise BadReply("expected an object for /me", status=200)
         known, extra = cls._convert(data)
@@ -484,7 +534,7 @@ class Version(Parsed):
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
         if not isinstance(data, dict):
             raise BadReply("expected an object for /version", status=200)
         known, extra = cls._convert(data)
@@ -517,7 +567,7 @@ class Locale(Parsed):
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
         if not isinstance(data, dict):
             raise BadReply("expected an object for /meta/locale", status=200)
         known, extra = cls._convert(data)

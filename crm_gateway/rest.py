@@ -265,7 +265,9 @@ async def _send(call: _Call) -> httpx.Response:
                 credential=call.credential.kind if call.credential else "anonymous",
             )
         )
-        logger.info(
+        # Successes at DEBUG (one line per CRM call would drown the log); trouble at WARNING.
+        logger.log(
+            logging.DEBUG if status == 200 else logging.WARNING,
             "crm %s %s -> %s in %.0f ms (attempt %d)",
             method,
             call.path,

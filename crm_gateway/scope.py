@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crm_gateway.errors import NotFound
+from crm_gateway.errors import BadReply, NotFound
 from crm_gateway.models import Record
 from crm_gateway.query import Filter
 
@@ -141,20 +141,41 @@ class CheckedRecord[T: Record]:
 
     The bytes of a file or a PDF can only be fetched with the staff credential from one
     of these, and only for the same contact it was checked for.
+
+    The typed view (`record`) is built on first access from the checked reply, limited to
+    the allow-listed fields: a list page pays for the records it actually shows.
     """
 
-    __slots__ = ("_scope_key", "model", "record")
+    __slots__ = ("_allowed", "_cls", "_data", "_record", "_scope_key", "id", "model")
 
-    def __init__(self, record: T, scope: ContactScope, seal: object) -> None:
+    def __init__(
+        self,
+        cls: type[T],
+        data: dict[str, Any],
+        allowed: frozenset[str] | None,
+        scope: ContactScope,
+        seal: object,
+    ) -> None:
         if seal is not _SEAL:
             raise TypeError("CheckedRecord is made by the gateway, after the scope check")
-        self.record: T = record
-        self.model: str = record.MODEL
+        record_id = data.get("id")
+        if not isinstance(record_id, str) or not record_id:
+            raise BadReply(f"a {cls.MODEL} without an id", status=200)
+        self.id: str = record_id
+        self.model: str = cls.MODEL
+        self._cls = cls
+        self._data: dict[str, Any] | None = data
+        self._allowed = allowed
+        self._record: T | None = None
         self._scope_key = scope.key
 
     @property
-    def id(self) -> str:
-        return self.record.id
+    def record(self) -> T:
+        if self._record is None:
+            assert self._data is not None
+            self._record = self._cls.from_json(self._data, self._allowed)
+            self._data = None  # only the allow-listed view remains
+        return self._record
 
     def belongs_to(self, scope: ContactScope) -> bool:
         return self._scope_key == scope.key
@@ -163,6 +184,8 @@ class CheckedRecord[T: Record]:
         return f"<CheckedRecord {self.model} {self.id}>"
 
 
-def seal[T: Record](record: T, scope: ContactScope) -> CheckedRecord[T]:
-    """For crm_gateway.gateway only: wrap a record that has just passed the check."""
-    return CheckedRecord(record, scope, _SEAL)
+def seal[T: Record](
+    cls: type[T], data: dict[str, Any], scope: ContactScope, allowed: frozenset[str] | None = None
+) -> CheckedRecord[T]:
+    """For crm_gateway.gateway only: wrap a reply that has just passed the scope check."""
+    return CheckedRecord(cls, data, allowed, scope, _SEAL)

@@ -104,7 +104,7 @@ async def test_allowlist_refuses_fields_links_and_endpoints_without_a_call(scrip
         await staff_gateway.list_records(Invoice, ListQuery(filters=(Filter("any_email", "x"),)))
     with pytest.raises(NotAllowed):
         await staff_gateway.list_records(Invoice, ListQuery(order="assigned_user_id DESC"))
-    checked = seal(Invoice.from_json(invoice("1", MINE)), SCOPE)
+    checked = seal(Invoice, invoice("1", MINE), SCOPE)
     with pytest.raises(NotAllowed):
         await staff_gateway.related(checked, "line_groups", Payment)
     with pytest.raises(NotAllowed):
@@ -137,12 +137,12 @@ def test_narrowed_never_widens():
 
 def test_checked_record_only_from_the_gateway():
     with pytest.raises(TypeError):
-        CheckedRecord(Invoice.from_json(invoice("1", MINE)), SCOPE, object())
+        CheckedRecord(Invoice, invoice("1", MINE), None, SCOPE, object())
 
 
 async def test_bytes_only_from_a_record_checked_for_this_contact(scripted, staff_gateway):
     other_scope = ContactScope(contact_id="dddd", account_id=OTHER)
-    foreign = seal(Document.from_json({"id": "5", "account_id": OTHER}), other_scope)
+    foreign = seal(Document, {"id": "5", "account_id": OTHER}, other_scope)
     with pytest.raises(NotAllowed):
         async with staff_gateway.download(foreign):
             pass
@@ -153,7 +153,7 @@ async def test_bytes_only_from_a_record_checked_for_this_contact(scripted, staff
 
 
 async def test_tally_refused_when_crm_returns_a_foreign_record(scripted, staff_gateway):
-    checked = seal(Invoice.from_json(invoice("1", MINE)), SCOPE)
+    checked = seal(Invoice, invoice("1", MINE), SCOPE)
     scripted.on(
         "GET",
         "/tally/Invoice/1",

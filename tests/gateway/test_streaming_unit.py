@@ -124,7 +124,7 @@ async def test_stream_response_headers_and_body(scripted):
     body = Chunks([b"%PDF-", b"1.7"])
     scripted.on("GET", "/files/download/Document/d1", file_reply(body, 8, "Bericht%20%C3%A4.pdf"))
     gateway = ContactGateway(SCOPE, data_access="staff")
-    checked = seal(Document.from_json({"id": "d1", "account_id": ACCOUNT}), SCOPE)
+    checked = seal(Document, {"id": "d1", "account_id": ACCOUNT}, SCOPE)
     response = await stream_response(gateway.download(checked), disposition="inline")
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Length"] == "8"
