@@ -19,6 +19,7 @@ from tests.emulator_server import ROOT, free_port
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
+STAFF_PASSWORD = "a-staff-password-for-the-browser-test"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,15 @@ def shell_server(tmp_path_factory):
         "ALLOWED_HOSTS": "127.0.0.1",
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True, cwd=ROOT)
+    # One Django start-up for both: migrate, then a staff user for the admin test.
+    setup = (
+        "from django.core.management import call_command; "
+        "from django.contrib.auth import get_user_model; "
+        "call_command('migrate', verbosity=0); "
+        "get_user_model().objects.create_superuser('staff', 's@example.com', "
+        f"{STAFF_PASSWORD!r})"
+    )
+    subprocess.run([*manage, "shell", "-c", setup], env=env, check=True, cwd=ROOT)
     port = free_port()
     process = subprocess.Popen(
         [
@@ -169,3 +178,27 @@ def test_print_hides_navigation_and_controls(page, shell_server):
     assert page.locator(".site-nav").evaluate("e => getComputedStyle(e).display") == "none"
     assert page.locator(".account__signout").evaluate("e => getComputedStyle(e).display") == "none"
     assert page.locator("main h1").is_visible()
+
+
+ADMIN_PAGES = [
+    "/admin/portal/portalsettings/1/change/",
+    "/admin/portal/contactaccess/",
+    "/admin/portal/activityevent/",
+    "/admin/portal/portalsettings/test-connection/",
+]
+
+
+def test_admin_pages_run_under_the_csp_without_unsafe_inline(page, shell_server):
+    page.goto(f"{shell_server}/admin/login/?next=/admin/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{shell_server}/admin/")
+    for path in ADMIN_PAGES:
+        page.goto(f"{shell_server}{path}")
+        page.wait_for_load_state("load")
+        assert page.problems == [], (path, page.problems)
+        assert page.locator("#content").is_visible()
+    # The admin's own scripts ran (the CSP let them load).
+    page.goto(f"{shell_server}/admin/portal/portalsettings/1/change/")
+    assert page.evaluate("typeof django !== 'undefined' && typeof django.jQuery === 'function'")
