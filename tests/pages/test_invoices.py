@@ -221,10 +221,12 @@ def test_htmx_gets_only_the_table_with_the_canonical_url(contact_client):
 
 def test_links_work_without_javascript(contact_client):
     content = contact_client.get("/invoices/?status=open").content.decode()
-    assert '<form class="filters" method="get" action="/invoices/"' in content
+    assert '<form class="filters" id="list-filters" method="get" action="/invoices/"' in content
     for href, hx in re.findall(r'href="([^"]+)" hx-get="([^"]+)"', content):
         assert href == hx  # every htmx link is also a plain link
     assert "hx-on" not in content and "style=" not in content and "<style" not in content
+    # The sort travels with the form, also without JavaScript.
+    assert 'name="sort" value="date" form="list-filters"' in content
 
 
 def test_detail_shows_the_tally(contact_client, crm_pages, demo):

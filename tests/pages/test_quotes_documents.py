@@ -95,7 +95,12 @@ def test_accept_a_quote(contact_client, crm_pages, demo, deciding, fresh_quote):
     )["record"]["quote_stage"]
     assert stage == "Closed Accepted"
     writes = [e for e in crm_requests(crm_pages) if e["method"] in {"PATCH", "PUT", "POST"}]
-    assert any(e["path"] == f"/data/Quote/{quote['id']}" for e in writes)
+    quote_writes = [
+        (e["credential"], e["status"]) for e in writes if e["path"] == f"/data/Quote/{quote['id']}"
+    ]
+    # The CRM does not let a contact's token write quotes: the portal's credential does,
+    # after the gateway has checked the quote is this contact's.
+    assert quote_writes == [("portal", 403), ("staff", 200)]
     assert any(e["path"] == "/data/Note" and e["status"] == 200 for e in writes)
     event = ActivityEvent.objects.get(kind="quote_accepted", record_id=quote["id"])
     assert event.contact_id == demo.main.contact_id
@@ -202,3 +207,48 @@ def test_document_detail(contact_client, demo):
     response = contact_client.get(f"/documents/{demo.own['Document']}/")
     assert response.status_code == 200
     assert f"/documents/{demo.own['Document']}/download".encode() in response.content
+
+
+def _contact_of(crm, account_id: str):
+    from tests.pages.conftest import DemoContact
+
+    contacts = staff_records(
+        crm, "/data/Contact", ["first_name", "last_name", "email1", "portal_active"],
+        primary_account_id=account_id,
+    )  # fmt: skip
+    person = next(c for c in contacts if c.get("portal_active") in (True, 1, "1"))
+    return DemoContact(person["id"], account_id, person["first_name"], person["email1"], "")
+
+
+async def test_invoice_attachments(crm_pages, async_client, transactional_db):
+    from importlib import import_module
+
+    from django.conf import settings
+
+    from tests.pages.conftest import SESSION_KEY, asdict, signed_in_contact
+
+    notes = staff_records(
+        crm_pages, "/data/Note",
+        ["filename", "portal_flag", "parent_id", "parent_type", "account_id"],
+        parent_type="Invoice",
+    )  # fmt: skip
+    shared = next(n for n in notes if n["portal_flag"] and n["filename"])
+    internal = [n for n in notes if not n["portal_flag"] and n["filename"]]
+    person = _contact_of(crm_pages, shared["account_id"])
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store[SESSION_KEY] = asdict(signed_in_contact(crm_pages.api_url, person))
+    await store.asave()
+    async_client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
+
+    page = await async_client.get(f"/invoices/{shared['parent_id']}/")
+    link = f"/invoices/{shared['parent_id']}/attachments/{shared['id']}"
+    assert link.encode() in page.content
+    response = await async_client.get(link)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    assert len(await streamed(response)) > 0
+    # A note of another invoice, or one staff did not mark for the portal: not found.
+    other = next(n for n in notes if n["parent_id"] != shared["parent_id"] and n["portal_flag"])
+    for note in [other, *internal[:1]]:
+        url = f"/invoices/{shared['parent_id']}/attachments/{note['id']}"
+        assert (await async_client.get(url)).status_code == 404
