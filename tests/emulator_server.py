@@ -12,6 +12,7 @@ import httpx2 as httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TOKEN = "emulator-admin-for-tests"
+STARTUP_TIMEOUT = 90  # seconds; generous because CI machines can be heavily loaded
 
 
 def free_port() -> int:
@@ -75,19 +76,25 @@ def start_emulator(data_dir: Path, extra_env: dict[str, str] | None = None) -> E
     # The emulator never shares the suite's PostgreSQL database.
     env.pop("DATABASE_URL", None)
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "seed_emulator", "--reset"], env=env, check=True, cwd=ROOT)
     port = free_port()
+    # Boot the server while the seed runs (both take seconds): the server reads no data
+    # before its first request, and the first request is only sent once the seed is done.
     process = subprocess.Popen([*manage, "run_emulator", "--port", str(port)], env=env, cwd=ROOT)
     server = EmulatorServer(port=port, process=process, env=env)
-    deadline = time.monotonic() + 30
+    try:
+        subprocess.run([*manage, "seed_emulator", "--reset"], env=env, check=True, cwd=ROOT)
+    except BaseException:
+        server.stop()
+        raise
+    deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the emulator exited with code {process.returncode}")
         try:
-            if httpx.get(f"{server.api_url}/version", timeout=1).status_code == 200:
+            if httpx.get(f"{server.api_url}/version", timeout=2).status_code == 200:
                 return server
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     server.stop()
-    raise RuntimeError("the emulator did not answer /version within 30 seconds")
+    raise RuntimeError(f"the emulator did not answer /version within {STARTUP_TIMEOUT} seconds")
