@@ -87,7 +87,7 @@ class PortalSettingsForm(forms.ModelForm):
         label=_("Upload a new logo"),
         required=False,
         help_text=_("PNG, JPEG or WebP, at most 512 KB. SVG is not accepted."),
-        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+        widget=forms.FileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
     remove_logo = forms.BooleanField(label=_("Remove the current logo"), required=False)
     invoice_stages = StageListField(
@@ -118,7 +118,7 @@ class PortalSettingsForm(forms.ModelForm):
         if not upload:
             return upload
         if upload.size is not None and upload.size > validators.MAX_LOGO_BYTES:
-            validators.validate_logo(b"\0" * (validators.MAX_LOGO_BYTES + 1))
+            raise validators.logo_too_large(upload.size)  # without reading it all
         data = upload.read(validators.MAX_LOGO_BYTES + 1)
         self.logo_type = validators.validate_logo(data)
         self.logo_bytes = data
@@ -387,6 +387,11 @@ class ContactAccessAdmin(admin.ModelAdmin):
     search_fields = ["=contact_id", "=account_id"]
     readonly_fields = ["last_sign_in", "invited_at"]
     fields = ["contact_id", "account_id", "blocked", "last_sign_in", "invited_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The CRM's ids identify the record: fixed once it exists.
+        return [*self.readonly_fields, "contact_id", "account_id"] if obj else self.readonly_fields
+
     actions = ["block", "unblock", "send_link"]
     change_list_template = "admin/portal/contactaccess/change_list.html"
 

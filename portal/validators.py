@@ -84,14 +84,18 @@ def sniff_image_type(head: bytes) -> str | None:
     return None
 
 
+def logo_too_large(size: int) -> ValidationError:
+    return ValidationError(
+        _("The logo is %(size)d KB; at most 512 KB is allowed."),
+        code="logo_too_large",
+        params={"size": (size + 1023) // 1024},
+    )
+
+
 def validate_logo(data: bytes) -> str:
     """Check an uploaded logo and answer its real content type."""
     if len(data) > MAX_LOGO_BYTES:
-        raise ValidationError(
-            _("The logo is %(size)d KB; at most 512 KB is allowed."),
-            code="logo_too_large",
-            params={"size": (len(data) + 1023) // 1024},
-        )
+        raise logo_too_large(len(data))
     content_type = sniff_image_type(data[:16])
     if content_type is None:
         if b"<svg" in data[:1024].lower():
