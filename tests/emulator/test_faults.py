@@ -130,17 +130,13 @@ def test_stall_body_sends_half_then_waits(api: Api):
     token = api.staff()
     doc_id, content = _document(api, token)
     fault(api, path="^/files/download/", kind="stall_body", ms=500, times=1)
-    started = time.monotonic()
+    url = f"{api.url}/files/download/Document/{doc_id}"
     with httpx.stream(
-        "GET",
-        f"{api.url}/files/download/Document/{doc_id}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=5,
+        "GET", url, headers={"Authorization": f"Bearer {token}"}, timeout=10
     ) as response:
-        headers_after = time.monotonic() - started
+        headers_at = time.monotonic()  # the stall comes after the headers and half the body
         body = response.read()
-    assert headers_after < 0.4
-    assert time.monotonic() - started >= 0.5
+    assert time.monotonic() - headers_at >= 0.5
     assert body == content
 
 
@@ -152,7 +148,7 @@ def test_stall_body_trips_a_read_timeout(api: Api):
         api.http.get(
             f"{api.url}/files/download/Document/{doc_id}",
             headers={"Authorization": f"Bearer {token}"},
-            timeout=0.5,
+            timeout=httpx.Timeout(10.0, read=0.5),
         )
 
 
