@@ -128,3 +128,37 @@ async def test_basic_authentication_as_staff_credential(crm, demo, settings):
     page = await gateway.list_records(Invoice, ListQuery(limit=1))
     assert page.records
     assert {e["credential"] for e in logged(crm, "/data/Invoice")} == {"basic"}
+
+
+async def test_no_token_or_secret_in_logs_of_a_whole_session(crm, demo, caplog, settings):
+    settings.ONECRM_SERVICE_CLIENT_SECRET = "demo-portal-secret"
+    settings.ONECRM_TIMEOUT = 10  # printing is slow work for the emulator
+    tokens = contact_tokens(crm, demo.mine.email)
+    seen: list[TokenSet] = [tokens]
+
+    async def save(new: TokenSet) -> None:
+        seen.append(new)
+
+    with caplog.at_level(logging.DEBUG):
+        for mode in ("contact_token", "portal_auth", "staff"):
+            gateway = gateway_for(crm, demo.mine, mode)
+            if mode == "contact_token":
+                gateway.scope.credential.tokens = expired(tokens)
+                gateway.scope.credential._on_rotate = save
+            page = await gateway.list_records(Invoice, ListQuery(limit=1))
+            async with gateway.pdf(page.records[0]) as stream:
+                async for _ in stream:
+                    break
+        with pytest.raises(CrmError) as caught:
+            await me(
+                ContactCredential(TokenSet("not-a-valid-token-at-all", None, time.time() + 60))
+            )
+    assert len(seen) == 2  # the refresh happened, and its tokens were handed over
+    from crm_gateway import credentials
+
+    secrets = [s for t in seen for s in (t.access_token, t.refresh_token) if s]
+    secrets += [t.access_token for t in credentials._process_tokens.values()]
+    secrets += ["demo-portal-secret", "not-a-valid-token-at-all"]
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert secret not in str(caught.value) and secret not in repr(caught.value)

@@ -266,3 +266,21 @@ async def test_call_log_counts_calls_in_nested_tasks(scripted):
     assert len(log) == 3 and log.count(method="GET", path_prefix="/x") == 3
     await call_json("GET", "/x")
     assert len(log) == 3  # closed: later calls are not counted
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 429, 500, 502, 503, 504])
+async def test_no_error_class_carries_the_token(scripted, status, caplog):
+    scripted.on("POST", "/auth/user/access_token", token_reply(SECRET_TOKEN))
+    scripted.on(
+        "GET",
+        "/x",
+        reply(
+            status,
+            {"error": SECRET_TOKEN, "message": f"Bearer {SECRET_TOKEN}", "hint": SECRET_TOKEN},
+        ),
+    )
+    with caplog.at_level(logging.DEBUG), pytest.raises(errors.CrmStatusError) as caught:
+        await call_json("GET", "/x", credential=staff_credential())
+    error = caught.value
+    for text in (str(error), repr(error), error.error, error.message, error.hint, caplog.text):
+        assert SECRET_TOKEN not in text
