@@ -35,6 +35,8 @@ EXPIRY_MARGIN = 30.0
 # A refresh token just rotated is remembered this long, so a request of the same session
 # that still holds the old one gets the new tokens instead of a refused grant.
 ROTATION_MEMORY = 120.0
+# How long another process's refresh of the same token is waited for.
+REFRESH_LOCK_SECONDS = 10.0
 
 
 class Credential(Protocol):
@@ -130,10 +132,15 @@ _rotated: dict[str, tuple[TokenSet, float]] = {}
 
 
 async def refresh_contact_tokens(refresh_token: str) -> TokenSet:
-    """Single-flight refresh: concurrent callers with one refresh token share one grant."""
-    from crm_gateway.rest import call_json
+    """Single-flight refresh: callers with one refresh token share one grant.
 
+    Within a process an asyncio lock serialises them; across processes (several workers)
+    a short lock in Django's cache does, and the rotated tokens are shared through the
+    cache under the old token's digest for ROTATION_MEMORY seconds: a refresh token is
+    used once even when parallel requests of one session land on different workers.
+    """
     key = _digest(refresh_token)
+    shared_key = f"crm_gateway:rotated:{key}"
     async with _locks.get("refresh:" + key):
         now = time.time()
         for old, (_, until) in list(_rotated.items()):
@@ -141,34 +148,72 @@ async def refresh_contact_tokens(refresh_token: str) -> TokenSet:
                 del _rotated[old]
         if key in _rotated:
             return _rotated[key][0]
-        path = "/auth/contact/access_token"
-        try:
-            reply = await call_json(
-                "POST",
-                path,
-                json={
-                    "grant_type": "refresh_token",
-                    "refresh_token": refresh_token,
-                    "client_id": settings.ONECRM_CLIENT_ID,
-                    "client_secret": settings.ONECRM_CLIENT_SECRET,
-                },
-            )
-        except (errors.BadRequest, errors.Unauthorized) as exc:
-            # invalid_grant: revoked, expired or already used. Only a new sign-in helps.
-            raise errors.ReauthenticationRequired(
-                "the contact's session at the CRM has ended",
-                method="POST",
-                path=path,
-                error=exc.error,
-                crm_message=exc.message,
-                hint=exc.hint,
-                status=exc.status,
-            ) from None
-        tokens = TokenSet.from_reply(reply, path=path)
-        if tokens.refresh_token is None:
-            tokens = dataclasses.replace(tokens, refresh_token=refresh_token)
+        tokens = await _shared_rotation(shared_key)
+        if tokens is None:
+            lock_key = f"crm_gateway:refreshing:{key}"
+            if not await cache.aadd(lock_key, 1, timeout=REFRESH_LOCK_SECONDS):
+                tokens = await _wait_for_rotation(shared_key)
+            if tokens is None:
+                try:
+                    tokens = await _refresh_grant(refresh_token)
+                    await cache.aset(shared_key, tokens.as_dict(), timeout=int(ROTATION_MEMORY))
+                finally:
+                    await cache.adelete(lock_key)
         _rotated[key] = (tokens, now + ROTATION_MEMORY)
         return tokens
+
+
+async def _shared_rotation(shared_key: str) -> TokenSet | None:
+    shared = await cache.aget(shared_key)
+    if isinstance(shared, dict):
+        try:
+            return TokenSet.from_dict(shared)
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None
+
+
+async def _wait_for_rotation(shared_key: str) -> TokenSet | None:
+    """Another process is refreshing this token: wait (bounded) for its result."""
+    deadline = time.monotonic() + REFRESH_LOCK_SECONDS
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        tokens = await _shared_rotation(shared_key)
+        if tokens is not None:
+            return tokens
+    return None
+
+
+async def _refresh_grant(refresh_token: str) -> TokenSet:
+    from crm_gateway.rest import call_json
+
+    path = "/auth/contact/access_token"
+    try:
+        reply = await call_json(
+            "POST",
+            path,
+            json={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": settings.ONECRM_CLIENT_ID,
+                "client_secret": settings.ONECRM_CLIENT_SECRET,
+            },
+        )
+    except (errors.BadRequest, errors.Unauthorized) as exc:
+        # invalid_grant: revoked, expired or already used. Only a new sign-in helps.
+        raise errors.ReauthenticationRequired(
+            "the contact's session at the CRM has ended",
+            method="POST",
+            path=path,
+            error=exc.error,
+            crm_message=exc.message,
+            hint=exc.hint,
+            status=exc.status,
+        ) from None
+    tokens = TokenSet.from_reply(reply, path=path)
+    if tokens.refresh_token is None:
+        tokens = dataclasses.replace(tokens, refresh_token=refresh_token)
+    return tokens
 
 
 class ContactCredential:

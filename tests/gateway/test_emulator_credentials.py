@@ -162,3 +162,17 @@ async def test_no_token_or_secret_in_logs_of_a_whole_session(crm, demo, caplog, 
     for secret in secrets:
         assert secret not in caplog.text
         assert secret not in str(caught.value) and secret not in repr(caught.value)
+
+
+async def test_rotated_tokens_shared_with_other_processes(crm, demo):
+    tokens = expired(contact_tokens(crm, demo.mine.email))
+    crm.control("DELETE", "requests")
+    first = ContactCredential(tokens)
+    await me(first)
+    from crm_gateway import credentials
+
+    credentials._rotated.clear()  # another worker: only Django's cache is shared
+    second = ContactCredential(tokens)
+    await me(second)
+    assert second.tokens.access_token == first.tokens.access_token
+    assert len(logged(crm, "/auth/contact/access_token")) == 1
