@@ -186,7 +186,7 @@ class PortalSettingsAdmin(admin.ModelAdmin):
     form = PortalSettingsForm
     inlines = [SettingsChangeInline]
     change_form_template = "admin/portal/portalsettings/change_form.html"
-    readonly_fields = ["current_logo", "revision", "updated_at"]
+    readonly_fields = ["current_logo", "colour_check", "revision", "updated_at"]
     fieldsets = [
         (
             _("Look"),
@@ -197,6 +197,7 @@ class PortalSettingsAdmin(admin.ModelAdmin):
                     "logo_upload",
                     "remove_logo",
                     "primary_color",
+                    "colour_check",
                     "default_language",
                 ]
             },
@@ -222,6 +223,14 @@ class PortalSettingsAdmin(admin.ModelAdmin):
         (_("Lists and records"), {"fields": ["page_size", "activity_retention_days"]}),
         (_("Version"), {"fields": ["revision", "updated_at"], "classes": ["collapse"]}),
     ]
+
+    @admin.display(description=_("Saved colour"))
+    def colour_check(self, obj: PortalSettings) -> str:
+        ratio = validators.contrast_with_white(obj.primary_color)
+        return _("%(color)s: white text on it has a contrast of %(ratio).2f:1 (4.5:1 needed)") % {
+            "color": obj.primary_color,
+            "ratio": ratio,
+        }
 
     @admin.display(description=_("Current logo"))
     def current_logo(self, obj: PortalSettings) -> str:

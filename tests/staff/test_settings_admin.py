@@ -70,6 +70,11 @@ def test_page_size_outside_1_to_200_is_refused(admin_client, settings_form, size
     assert PortalSettings.objects.get(pk=1).page_size == 20
 
 
+def test_the_saved_colour_and_its_contrast_are_shown(admin_client):
+    page = admin_client.get(SETTINGS_URL).content.decode()
+    assert "#1f5fa8: white text on it has a contrast of 6.44:1" in page
+
+
 def test_page_size_200_is_accepted(admin_client, settings_form):
     data = settings_form()
     data["page_size"] = "200"
