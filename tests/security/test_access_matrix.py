@@ -1,0 +1,303 @@
+"""Who may open what: every portal route x every actor x every kind of id, in each
+data-access mode, against the emulator.
+
+The whole expectation is the one table EXPECTED below. Ids are named from contact A's
+point of view: `own` (billed to A), `colleague` (billed to A's colleague on the same
+account), `foreign` (contact B's, another account), `missing` (a well-formed id that does
+not exist) and `malformed`. Quote decisions are off (the default), so a contact who may
+see a quote gets 403 for accept/decline and nothing is ever written.
+
+Besides the table, for every contact actor:
+* another account's id and a nonexistent id give byte-identical 404 pages (once the
+  per-response nonce and CSRF token are masked), malformed ids too;
+* no call with the portal's staff credential names an id the actor may not see (in the
+  `staff` data-access mode the one checking read of the record is, by necessity, made
+  with the staff credential; no bytes, tally, link or write call names it even there);
+* no record is written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from django.test import AsyncClient
+
+from portal.models import ContactAccess
+from tests.pages.conftest import stable_bytes
+from tests.security.conftest import World, crm_log, sign_in_via_crm
+from tests.signin.crm_signin import register_test_redirect_uri
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACTORS = ("anonymous", "contact", "colleague", "other", "blocked", "staff")
+KINDS = ("own", "colleague", "foreign", "missing", "malformed")
+
+# route             ids                 anonymous  contact  colleague  other  blocked  staff
+EXPECTED_TABLE = """
+dashboard           -                   login      200      200        200    login    login
+invoices            -                   login      200      200        200    login    login
+invoices~htmx       -                   hx-login   200      200        200    hx-login hx-login
+quotes              -                   login      200      200        200    login    login
+quotes~htmx         -                   hx-login   200      200        200    hx-login hx-login
+documents           -                   login      200      200        200    login    login
+documents~htmx      -                   hx-login   200      200        200    hx-login hx-login
+admin               -                   adm-login  adm-login adm-login adm-login adm-login 200
+admin-settings      -                   adm-login  adm-login adm-login adm-login adm-login 200
+admin-contacts      -                   adm-login  adm-login adm-login adm-login adm-login 200
+admin-find          -                   adm-login  adm-login adm-login adm-login adm-login 200
+admin-activity      -                   adm-login  adm-login adm-login adm-login adm-login 200
+invoice             own                 login      200      200        404    login    login
+invoice             colleague           login      200      200        404    login    login
+invoice             foreign             login      404      404        200    login    login
+invoice             missing             login      404      404        404    login    login
+invoice             malformed           login      404      404        404    login    login
+invoice~htmx        own                 hx-login   200      200        404    hx-login hx-login
+invoice~htmx        colleague           hx-login   200      200        404    hx-login hx-login
+invoice~htmx        foreign             hx-login   404      404        200    hx-login hx-login
+invoice~htmx        missing             hx-login   404      404        404    hx-login hx-login
+invoice~htmx        malformed           hx-login   404      404        404    hx-login hx-login
+invoice-pdf         own                 login      pdf      pdf        404    login    login
+invoice-pdf         colleague           login      pdf      pdf        404    login    login
+invoice-pdf         foreign             login      404      404        pdf    login    login
+invoice-pdf         missing             login      404      404        404    login    login
+invoice-pdf         malformed           login      404      404        404    login    login
+invoice-pdf-dl      own                 login      pdf      pdf        404    login    login
+invoice-pdf-dl      colleague           login      pdf      pdf        404    login    login
+invoice-pdf-dl      foreign             login      404      404        pdf    login    login
+invoice-pdf-dl      missing             login      404      404        404    login    login
+invoice-pdf-dl      malformed           login      404      404        404    login    login
+invoice-attachment  own                 login      file     file       404    login    login
+invoice-attachment  colleague           login      file     file       404    login    login
+invoice-attachment  foreign             login      404      404        file   login    login
+invoice-attachment  missing             login      404      404        404    login    login
+invoice-attachment  malformed           login      404      404        404    login    login
+invoice-attachment  own+foreign-note    login      404      404        404    login    login
+invoice-attachment  foreign+own-note    login      404      404        404    login    login
+quote               own                 login      200      200        404    login    login
+quote               colleague           login      200      200        404    login    login
+quote               foreign             login      404      404        200    login    login
+quote               missing             login      404      404        404    login    login
+quote               malformed           login      404      404        404    login    login
+quote-pdf           own                 login      pdf      pdf        404    login    login
+quote-pdf           colleague           login      pdf      pdf        404    login    login
+quote-pdf           foreign             login      404      404        pdf    login    login
+quote-pdf           missing             login      404      404        404    login    login
+quote-pdf           malformed           login      404      404        404    login    login
+quote-accept        own                 login      403      403        404    login    login
+quote-accept        colleague           login      403      403        404    login    login
+quote-accept        foreign             login      404      404        403    login    login
+quote-accept        missing             login      404      404        404    login    login
+quote-accept        malformed           login      404      404        404    login    login
+quote-decline       own                 login      403      403        404    login    login
+quote-decline       colleague           login      403      403        404    login    login
+quote-decline       foreign             login      404      404        403    login    login
+quote-decline       missing             login      404      404        404    login    login
+quote-decline       malformed           login      404      404        404    login    login
+document            own                 login      200      200        404    login    login
+document            colleague           login      200      200        404    login    login
+document            foreign             login      404      404        200    login    login
+document            missing             login      404      404        404    login    login
+document            malformed           login      404      404        404    login    login
+document-download   own                 login      file     file       404    login    login
+document-download   colleague           login      file     file       404    login    login
+document-download   foreign             login      404      404        file   login    login
+document-download   missing             login      404      404        404    login    login
+document-download   malformed           login      404      404        404    login    login
+document-inline     own                 login      file     file       404    login    login
+document-inline     colleague           login      file     file       404    login    login
+document-inline     foreign             login      404      404        file   login    login
+document-inline     missing             login      404      404        404    login    login
+document-inline     malformed           login      404      404        404    login    login
+"""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # {id} for the record, {note} for an attachment's note
+    model: str = ""
+
+
+ROUTES = {
+    "dashboard": Route("GET", "/"),
+    "invoices": Route("GET", "/invoices/"),
+    "quotes": Route("GET", "/quotes/"),
+    "documents": Route("GET", "/documents/"),
+    "admin": Route("GET", "/admin/"),
+    "admin-settings": Route("GET", "/admin/portal/portalsettings/1/change/"),
+    "admin-contacts": Route("GET", "/admin/portal/contactaccess/"),
+    "admin-find": Route("GET", "/admin/portal/contactaccess/find-contact/"),
+    "admin-activity": Route("GET", "/admin/portal/activityevent/"),
+    "invoice": Route("GET", "/invoices/{id}/", "Invoice"),
+    "invoice-pdf": Route("GET", "/invoices/{id}/pdf", "Invoice"),
+    "invoice-pdf-dl": Route("GET", "/invoices/{id}/pdf?download=1", "Invoice"),
+    "invoice-attachment": Route("GET", "/invoices/{id}/attachments/{note}", "Note"),
+    "quote": Route("GET", "/quotes/{id}/", "Quote"),
+    "quote-pdf": Route("GET", "/quotes/{id}/pdf", "Quote"),
+    "quote-accept": Route("POST", "/quotes/{id}/accept", "Quote"),
+    "quote-decline": Route("POST", "/quotes/{id}/decline", "Quote"),
+    "document": Route("GET", "/documents/{id}/", "Document"),
+    "document-download": Route("GET", "/documents/{id}/download", "Document"),
+    "document-inline": Route("GET", "/documents/{id}/download?inline=1", "Document"),
+}
+
+
+def parse_table(text: str) -> dict[tuple[str, str, str], str]:
+    """{(route, ids, actor): expected outcome} from EXPECTED_TABLE."""
+    cells = {}
+    for line in text.strip().splitlines():
+        route, ids, *answers = line.split()
+        assert len(answers) == len(ACTORS), line
+        base = route.split("~")[0]
+        assert base in ROUTES, route
+        for actor, answer in zip(ACTORS, answers, strict=True):
+            cells[(route, ids, actor)] = answer
+    return cells
+
+
+EXPECTED = parse_table(EXPECTED_TABLE)
+
+
+def url_for(world: World, route: str, kind: str) -> str:
+    spec = ROUTES[route.split("~")[0]]
+    if spec.model == "Note":
+        invoice_id, note_id = world.attachments[kind]
+        return spec.path.format(id=invoice_id, note=note_id)
+    if spec.model:
+        return spec.path.format(id=world.ids[spec.model][kind])
+    return spec.path
+
+
+async def outcome(client: AsyncClient, route: str, url: str) -> tuple[str, object]:
+    """What the portal answered, as a word of the table, and the response."""
+    method = ROUTES[route.split("~")[0]].method
+    headers = {"HX-Request": "true"} if route.endswith("~htmx") else {}
+    if method == "POST":
+        response = await client.post(url, {"reason": "too expensive"}, headers=headers)
+    else:
+        response = await client.get(url, headers=headers)
+    body = b""
+    if response.streaming:
+        body = b"".join([chunk async for chunk in response.streaming_content])
+    else:
+        body = response.content
+    status = response.status_code
+    location = response.get("Location", "")
+    if status == 302 and location.startswith("/login/?next="):
+        return "login", (response, body)
+    if status == 302 and location.startswith("/admin/login/?next="):
+        return "adm-login", (response, body)
+    if status == 204 and response.get("HX-Redirect", "").startswith("/login/?next="):
+        return "hx-login", (response, body)
+    if status == 200 and response.streaming:
+        disposition = response["Content-Disposition"]
+        is_pdf = response["Content-Type"] == "application/pdf" and body.startswith(b"%PDF-")
+        if "-pdf" in route and is_pdf:
+            return "pdf", (response, body)
+        if disposition.startswith(("attachment;", "inline;")) and body:
+            return "file", (response, body)
+    return str(status), (response, body)
+
+
+async def actor_client(actor: str, world: World, crm, django_user_model) -> AsyncClient:
+    client = AsyncClient()
+    people = {
+        "contact": world.a,
+        "colleague": world.colleague,
+        "other": world.b,
+        "blocked": world.blocked,
+    }
+    if actor in people:
+        await sign_in_via_crm(client, crm, people[actor].email)
+    if actor == "blocked":
+        await ContactAccess.objects.aupdate_or_create(
+            contact_id=world.blocked.contact_id, defaults={"blocked": True}
+        )
+    if actor == "staff":
+        user = await django_user_model.objects.acreate_superuser(
+            "staff", "staff@example.com", "staff-password-for-tests"
+        )
+        await client.aforce_login(user)
+    return client
+
+
+# Ids each contact actor may not see: none of them may reach a staff-credential call.
+NOT_THEIRS = {
+    "contact": ("foreign", "missing"),
+    "colleague": ("foreign", "missing"),
+    "other": ("own", "colleague", "missing"),
+}
+# In the staff data-access mode, the checking read of the record (and, for documents,
+# its link lists) is the staff credential's by necessity; nothing else may name the id.
+CHECKING_READ = re.compile(r"^/data/(Invoice|Quote|Document|Note)/[^/]+(/accounts|/contacts)?$")
+
+
+def forbidden_staff_calls(log: list[dict], ids: set[str], mode: str) -> list[dict]:
+    bad = []
+    for entry in log:
+        if entry["credential"] not in {"staff", "user", "basic"}:
+            continue
+        if not any(i in entry["path"] or i in entry["query"] for i in ids):
+            continue
+        if mode == "staff" and entry["method"] == "GET" and CHECKING_READ.match(entry["path"]):
+            continue
+        bad.append(entry)
+    return bad
+
+
+@pytest.fixture
+def matrix_mode(request, crm, settings, world):
+    mode = request.param
+    settings.ONECRM_DATA_ACCESS = mode
+    settings.ONECRM_TIMEOUT = 5.0
+    settings.ONECRM_DEADLINE = 10.0
+    if mode == "contact_token":
+        crm.control("POST", "switches", json={"contact_token_reads_data": True})
+    register_test_redirect_uri(crm)
+    return mode
+
+
+@pytest.mark.parametrize("matrix_mode", ["contact_token", "portal_auth", "staff"], indirect=True)
+@pytest.mark.parametrize("actor", ACTORS)
+async def test_access_matrix(matrix_mode, actor, crm, world, django_user_model):
+    client = await actor_client(actor, world, crm, django_user_model)
+    crm.control("DELETE", "requests")
+    wrong: list[str] = []
+    not_found: dict[str, dict[str, bytes]] = {}
+    for (route, kind, who), expected in EXPECTED.items():
+        if who != actor:
+            continue
+        url = url_for(world, route, "own" if kind == "-" else kind)
+        got, (response, body) = await outcome(client, route, url)
+        if got != expected:
+            wrong.append(f"{route:20} {kind:18} expected {expected:9} got {got}  ({url})")
+        if got == "404":
+            not_found.setdefault(route, {})[kind] = stable_bytes(body)
+            assert b"<script>alert(1)" not in body
+            assert response["Cache-Control"] == "no-store"
+    assert not wrong, f"{actor} in {matrix_mode} mode:\n" + "\n".join(wrong)
+
+    # A 404 says nothing about why: another account's id, no such id, a malformed id.
+    for route, pages in not_found.items():
+        assert len(set(pages.values())) == 1, f"{route}: 404 pages differ across {set(pages)}"
+    if actor in NOT_THEIRS:
+        log = crm_log(crm)
+        hidden = world.secret_ids(*[k for k in NOT_THEIRS[actor] if k != "missing"])
+        hidden |= {world.ids[model]["missing"] for model in world.ids}
+        hidden |= set(world.attachments["missing"])
+        assert forbidden_staff_calls(log, hidden, matrix_mode) == []
+        writes = [e for e in log if e["method"] not in {"GET", "HEAD"}]
+        assert [e for e in writes if e["path"].startswith("/data/")] == []
+    else:
+        # Nobody signed in as a contact: not a single CRM data call was made.
+        data_calls = [e for e in crm_log(crm) if not e["path"].startswith("/auth/")]
+        assert data_calls == [], data_calls
+
+
+def test_the_matrix_has_at_least_300_cells_per_mode():
+    assert len(EXPECTED) >= 300
+    assert {actor for (_, _, actor) in EXPECTED} == set(ACTORS)
+    routes = {route.split("~")[0] for (route, _, _) in EXPECTED}
+    assert routes == set(ROUTES)
