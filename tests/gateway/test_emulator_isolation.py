@@ -123,3 +123,30 @@ async def test_ids_from_urls_never_reach_a_staff_call_unchecked(crm, demo, mode)
     with pytest.raises(NotAllowed):
         await gateway.list_records(Invoice, ListQuery(filters=(Filter("billing_account_id", "x"),)))
     assert [e for e in logged(crm) if e["path"].startswith(("/data", "/files", "/printer"))] == []
+
+
+@pytest.mark.parametrize("mode", ["portal_auth", "staff"])
+async def test_contact_without_an_account_sees_only_its_own(crm, demo, mode):
+    import httpx2 as httpx
+
+    from crm_gateway import ContactScope
+    from tests.gateway.conftest import _staff_headers
+
+    headers = _staff_headers(crm.api_url)
+    contacts = httpx.get(
+        f"{crm.api_url}/data/Contact",
+        params=[("fields[]", "primary_account_id"), ("limit", "200")],
+        headers=headers,
+    ).json()["records"]
+    loner = next(c for c in contacts if not c.get("primary_account_id"))
+    gateway = ContactGateway(
+        ContactScope(contact_id=loner["id"], account_id=None), data_access=mode
+    )
+    crm.control("POST", "switches", json={"leaky": True})
+    invoices = [r async for r in gateway.iter_records(Invoice)]
+    assert all(r.record.billing_contact_id == loner["id"] for r in invoices)
+    documents = {r.id async for r in gateway.iter_records(Document)}
+    assert not documents & (demo.mine.documents | demo.other.documents)
+    assert (await gateway.list_records(Payment)).records == []
+    with pytest.raises(NotFound):
+        await gateway.get_record(Invoice, sorted(demo.mine.invoices)[0])
