@@ -174,8 +174,11 @@ def run_visit(visit: Visit, emulator, demo) -> None:
     # --- A document, byte for byte.
     page.goto(f"{visit.url}/documents/")
     visit.check_page("documents")
-    link = page.locator("#list-results td.row-actions a[download]").first
-    document_id = link.get_attribute("href").split("/")[2]
+    document_id = demo.own["Document"]  # a small one; the 200 MiB file is the gateway's
+    link = page.locator(f"#list-results a[download][href='/documents/{document_id}/download']")
+    if not link.count():
+        page.goto(f"{visit.url}/documents/{document_id}/")
+        link = page.get_by_role("link", name="Download", exact=True)
     with page.expect_download() as info:
         link.click()
     original = httpx.get(
