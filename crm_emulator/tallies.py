@@ -7,10 +7,13 @@ Until `printing.py` exists, a plain fpdf2 rendering stands in (number, lines, to
 from __future__ import annotations
 
 import importlib
+import threading
 from typing import Any
 
 from crm_emulator import store
 from crm_emulator.tally import compute_tally
+
+_render_lock = threading.Lock()
 
 
 def parts_of(model: str, record_id: str) -> tuple[list[dict], list[dict], list[dict]]:
@@ -63,7 +66,10 @@ def render_pdf(model: str, tally: dict[str, Any], locale: dict[str, Any], langua
         printing = importlib.import_module("crm_emulator.printing")
     except ModuleNotFoundError:
         return _fallback_pdf(tally)
-    return printing.render_pdf(tally, title=title, locale=locale, language=language)
+    # One at a time: concurrent renders share fpdf2/fontTools font state and fail
+    # (KeyError in the font subset) when the server's threads print in parallel.
+    with _render_lock:
+        return printing.render_pdf(tally, title=title, locale=locale, language=language)
 
 
 def _fallback_pdf(tally: dict[str, Any]) -> bytes:

@@ -197,3 +197,20 @@ def test_pdf_follows_accept_language(api: Api):
         f"/printer/pdf/Invoice/{record['id']}", token, headers={"Accept-Language": "de"}
     )
     assert "Rechnung" in pdf_text(response.content)
+
+
+def test_concurrent_prints_all_succeed(api: Api):
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = api.staff()
+    ids = [r["id"] for r in api.ok("GET", "/data/Invoice", token, params={"limit": 12})["records"]]
+
+    def status(invoice_id: str) -> int:
+        return httpx.get(
+            f"{api.url}/printer/pdf/Invoice/{invoice_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        ).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        assert set(pool.map(status, ids)) == {200}
