@@ -214,3 +214,10 @@ def test_concurrent_prints_all_succeed(api: Api):
 
     with ThreadPoolExecutor(6) as pool:
         assert set(pool.map(status, ids)) == {200}
+
+
+def test_info_of_the_large_document(api: Api):
+    info = api.ok("GET", f"/files/info/Document/{LARGE_DOCUMENT.id}", api.staff())
+    assert info["size"] == LARGE_DOCUMENT.size
+    assert info["name"] == LARGE_DOCUMENT.filename
+    assert info["mimetype"] == LARGE_DOCUMENT.mimetype

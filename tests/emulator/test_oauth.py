@@ -370,3 +370,20 @@ def test_concurrent_refreshes_of_one_token_let_exactly_one_win(api: Api, demo):
     with ThreadPoolExecutor(6) as pool:
         statuses = sorted(pool.map(refresh, range(6)))
     assert statuses == [200, 400, 400, 400, 400, 400]
+
+
+def test_sign_in_page_escapes_what_it_echoes(api: Api):
+    evil = '"><script>alert(1)</script>'
+    page = api.get(
+        "/auth/contact/authorize",
+        params={
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": CALLBACK,
+            "state": evil,
+        },
+    )
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;" in page.text
+    assert page.headers["Cache-Control"] == "no-store"
