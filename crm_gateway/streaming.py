@@ -85,6 +85,12 @@ class CrmStream:
         self.content_type = safe_media_type(response.headers.get("Content-Type"))
         length = response.headers.get("Content-Length", "")
         self.content_length: int | None = int(length) if length.isdigit() else None
+        # Asked for identity; if the CRM compresses anyway, pass on the decoded file
+        # (its length is then unknown; httpx still notices a truncated encoded body).
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        self._decode = encoding not in {"", "identity"}
+        if self._decode:
+            self.content_length = None
         self.upstream_filename = safe_filename(_upstream_filename(response.headers), "")
 
     def __repr__(self) -> str:
@@ -107,7 +113,8 @@ class CrmStream:
         if self._closed:
             raise self._broken("the stream was already closed")
         try:
-            async for chunk in self._response.aiter_raw():
+            chunks = self._response.aiter_bytes() if self._decode else self._response.aiter_raw()
+            async for chunk in chunks:
                 if not chunk:
                     continue
                 self.bytes_read += len(chunk)

@@ -166,3 +166,22 @@ async def test_stream_response_raises_mid_body_on_truncation(scripted):
     with pytest.raises(StreamBroken):
         async for _ in response:
             pass
+
+
+async def test_compressed_reply_is_passed_on_decoded(scripted):
+    import gzip
+
+    payload = b"%PDF-" + b"x" * 5000
+
+    def handler(request):
+        assert request.headers["Accept-Encoding"] == "identity"
+        body = gzip.compress(payload)
+        headers = {"Content-Type": "application/pdf", "Content-Encoding": "gzip"}
+        return httpx.Response(
+            200, headers=headers | {"Content-Length": str(len(body))}, content=body
+        )
+
+    scripted.on("GET", "/f", handler)
+    async with open_stream("GET", "/f") as stream:
+        assert stream.content_length is None
+        assert b"".join([chunk async for chunk in stream]) == payload
