@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from portal import connection_check, validators
@@ -391,7 +392,14 @@ async def search_crm_contacts(query: str, limit: int = 20) -> list[dict[str, Any
 
 @admin.register(ContactAccess)
 class ContactAccessAdmin(admin.ModelAdmin):
-    list_display = ["contact_id", "account_id", "last_sign_in", "blocked", "invited_at"]
+    list_display = [
+        "contact_id",
+        "account_id",
+        "last_sign_in",
+        "blocked",
+        "invited_at",
+        "activity_link",
+    ]
     list_filter = ["blocked", ("last_sign_in", admin.EmptyFieldListFilter)]
     search_fields = ["=contact_id", "=account_id"]
     readonly_fields = ["last_sign_in", "invited_at"]
@@ -403,6 +411,13 @@ class ContactAccessAdmin(admin.ModelAdmin):
 
     actions = ["block", "unblock", "send_link"]
     change_list_template = "admin/portal/contactaccess/change_list.html"
+
+    @admin.display(description=_("activity"))
+    def activity_link(self, obj: ContactAccess) -> str:
+        url = reverse("admin:portal_activityevent_changelist")
+        return format_html(
+            '<a href="{}?{}">{}</a>', url, urlencode({"q": obj.contact_id}), _("activity")
+        )
 
     @admin.action(description=_("Block the selected contacts"))
     def block(self, request: HttpRequest, queryset: Any) -> None:

@@ -94,3 +94,9 @@ def test_find_says_why_when_the_crm_is_unreachable(admin_client, settings):
     response = admin_client.get(FIND, {"q": "someone@example.com"})
     assert response.status_code == 200
     assert "refused the connection" in response.context["problem"]
+
+
+def test_the_list_links_each_contact_to_its_activity(admin_client):
+    ContactAccess.objects.create(contact_id="c-42", account_id="a-1")
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert 'href="/admin/portal/activityevent/?q=c-42"' in page
