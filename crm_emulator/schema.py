@@ -738,4 +738,6 @@ def add_field(model: str, name: str) -> None:
     """Declare a field seen in stored data but not in the schema (as varchar)."""
     definition = MODELS[model]
     if name not in definition.fields and not name.startswith("_"):
-        definition.fields[name] = FieldDef(name, "varchar", name.replace("_", " ").title())
+        # A new dict, not an update in place: other threads may be iterating the old one.
+        field_def = FieldDef(name, "varchar", name.replace("_", " ").title())
+        definition.fields = {**definition.fields, name: field_def}
