@@ -204,7 +204,7 @@ class ContactGateway:
         checked = [self._check(cls, data, parent=parent, linked=linked) for data in raw]
         kept = [record for record in checked if record is not None]
         dropped = len(raw) - len(kept)
-        return Page(kept, max(0, total - dropped), query.offset, query.limit)
+        return Page(kept, max(0, total - dropped), query.offset, query.limit, total, len(raw))
 
     # --- lists
     async def list_records[T: Record](
@@ -243,7 +243,7 @@ class ContactGateway:
             for record in page.records:
                 yield record
             offset += PAGE_LIMIT
-            if offset >= page.total or not page.records:
+            if offset >= page.crm_total or not page.crm_count:
                 return
 
     async def related[T: Record](

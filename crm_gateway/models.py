@@ -352,6 +352,10 @@ class Page[T]:
     total: int
     offset: int
     limit: int
+    # What the CRM itself said (before the portal dropped records outside the scope):
+    # paging follows these, so a dropped record never hides the next page.
+    crm_total: int = 0
+    crm_count: int = 0
 
     @property
     def has_next(self) -> bool:

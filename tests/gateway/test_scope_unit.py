@@ -180,6 +180,24 @@ async def test_iter_records_pages_by_200(scripted, staff_gateway):
     assert scripted.count("GET", "/data/Invoice") == 3
 
 
+async def test_iter_records_keeps_paging_past_dropped_records(scripted, staff_gateway):
+    # A leaky CRM: page one is mostly someone else's, page two holds the contact's own.
+    rows = [invoice(f"a{i:x}", OTHER) for i in range(200)] + [
+        invoice(f"b{i:x}", MINE) for i in range(50)
+    ]
+
+    def page(request):
+        params = dict(query_of(request))
+        offset = int(params["offset"])
+        return httpx.Response(
+            200, json={"records": rows[offset : offset + 200], "total_results": len(rows)}
+        )
+
+    scripted.on("GET", "/data/Invoice", page)
+    ids = [record.id async for record in staff_gateway.iter_records(Invoice)]
+    assert len(ids) == 50 and all(i.startswith("b") for i in ids)
+
+
 def test_scope_validates_ids():
     with pytest.raises(ValueError):
         ContactScope(contact_id="../x", account_id=None)
