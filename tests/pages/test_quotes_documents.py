@@ -252,3 +252,18 @@ async def test_invoice_attachments(crm_pages, async_client, transactional_db):
     for note in [other, *internal[:1]]:
         url = f"/invoices/{shared['parent_id']}/attachments/{note['id']}"
         assert (await async_client.get(url)).status_code == 404
+
+
+def test_quote_pages_make_few_calls(contact_client, demo):
+    quote_id = demo.own["Quote"]
+    contact_client.get("/quotes/")  # warms the locale and the tokens
+    with CallLog() as log:
+        assert contact_client.get("/quotes/?sort=amount&dir=desc").status_code == 200
+    assert len(log) == 1
+    with CallLog() as log:
+        assert contact_client.get(f"/quotes/{quote_id}/").status_code == 200
+    assert [call.path.split("/")[1] for call in log.calls] == ["data", "tally"]
+    with CallLog() as log:
+        assert contact_client.get(f"/documents/{demo.own['Document']}/").status_code == 200
+    assert log.count(path_prefix="/files/info/") == 1
+    assert len(log) <= 3  # record, link check, file info
