@@ -22,6 +22,17 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Run browser tests last, after pytest-django's own ordering.
+
+    Playwright's sync API keeps an event loop running in the main thread while a browser
+    is open, and no async test (nor Django's async_to_sync) can run beside it; a browser
+    fixture shared by several tests would otherwise stay open across other modules' tests.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate limits, cached settings and tokens do not leak from one test to the next."""
