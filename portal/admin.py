@@ -343,15 +343,14 @@ def sign_in_link_hook() -> Any:
     return getattr(module, "send_sign_in_link", None)
 
 
-def send_sign_in_link(contact_id: str) -> bool:
+def send_sign_in_link(contact_id: str, request: HttpRequest) -> bool:
+    """True when a link was mailed (the CRM knows the contact, who may come in)."""
     hook = sign_in_link_hook()
     if hook is None:
         return False
     if iscoroutinefunction(hook):
-        async_to_sync(hook)(contact_id)
-    else:
-        hook(contact_id)
-    return True
+        return bool(async_to_sync(hook)(contact_id, request))
+    return bool(hook(contact_id, request))
 
 
 def _set_blocked(request: HttpRequest, accesses: Any, blocked: bool) -> int:
@@ -438,7 +437,7 @@ class ContactAccessAdmin(admin.ModelAdmin):
             return
         sent = 0
         for access in queryset.filter(blocked=False):
-            if send_sign_in_link(access.contact_id):
+            if send_sign_in_link(access.contact_id, request):
                 access.invited_at = timezone.now()
                 access.save(update_fields=["invited_at"])
                 sent += 1
@@ -510,7 +509,7 @@ class ContactAccessAdmin(admin.ModelAdmin):
             if action in {"block", "unblock"}:
                 _set_blocked(request, [access], action == "block")
                 messages.success(request, _("Saved."))
-            elif send_sign_in_link(contact_id):
+            elif send_sign_in_link(contact_id, request):
                 access.invited_at = timezone.now()
                 access.save(update_fields=["invited_at"])
                 messages.success(request, _("Sign-in link sent."))

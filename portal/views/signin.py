@@ -9,12 +9,10 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.forms import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -30,6 +28,7 @@ from portal.signin.session import (
     pop_end_reason,
     start_session,
 )
+from portal.signin_links import mail_sign_in_link
 from portal.site_settings import aget_portal_settings
 
 logger = logging.getLogger(__name__)
@@ -203,19 +202,7 @@ async def _send_link_if_known(request: HttpRequest, email: str) -> None:
         return
     if await ContactAccess.objects.ais_blocked(identity.contact_id):
         return
-    token = await links.create_link(identity.contact_id, email)
-    url = request.build_absolute_uri(f"/login/email/{token}/")
-    site = await aget_portal_settings()
-    body = render_to_string(
-        "portal/email/sign_in_link.txt", {"site": site, "url": url, "identity": identity}
-    )
-    await sync_to_async(send_mail)(
-        f"Your sign-in link for {site.portal_name}",
-        body,
-        settings.DEFAULT_FROM_EMAIL,
-        [email],
-    )
-    await arecord_activity(request, ActivityKind.SIGN_IN_LINK_SENT, contact_id=identity.contact_id)
+    await mail_sign_in_link(request, identity, email)
 
 
 @never_cache

@@ -3,7 +3,6 @@
 import pytest
 from asgiref.sync import async_to_sync
 
-from portal import admin as portal_admin
 from portal.models import ActivityEvent, ContactAccess
 
 pytestmark = pytest.mark.django_db
@@ -43,19 +42,23 @@ def test_block_and_unblock_actions_are_recorded(admin_client):
     assert kinds == [("access_blocked", "c-1"), ("access_unblocked", "c-1")]
 
 
-def test_send_link_action_waits_for_the_hook_and_then_calls_it(admin_client, monkeypatch):
-    access = ContactAccess.objects.create(contact_id="c-1")
-    monkeypatch.setattr(portal_admin, "sign_in_link_hook", lambda: None)
-    response = admin_client.post(
-        CHANGELIST, {"action": "send_link", "_selected_action": [access.pk]}, follow=True
-    )
-    assert "not available yet" in response.content.decode()
+def test_staff_send_a_sign_in_link_that_signs_the_contact_in(admin_client, crm, client):
+    from django.core import mail
 
-    sent = []
-    monkeypatch.setattr(portal_admin, "sign_in_link_hook", lambda: sent.append)
-    admin_client.post(CHANGELIST, {"action": "send_link", "_selected_action": [access.pk]})
-    assert sent == ["c-1"]
+    from tests.signin.crm_signin import demo_contacts
+
+    contact = demo_contacts(crm)[0]
+    access = ContactAccess.objects.create(contact_id=contact.id)
+    unknown = ContactAccess.objects.create(contact_id="00000000-0000-0000-0000-000000000000")
+    admin_client.post(
+        CHANGELIST, {"action": "send_link", "_selected_action": [access.pk, unknown.pk]}
+    )
+    assert [message.to for message in mail.outbox] == [[contact.email]]
     assert ContactAccess.objects.get(pk=access.pk).invited_at is not None
+    assert ContactAccess.objects.get(pk=unknown.pk).invited_at is None
+    link = mail.outbox[0].body.split("http://testserver", 1)[1].split()[0]
+    assert client.post(link).status_code == 302
+    assert client.session["portal_contact"]["contact_id"] == contact.id
 
 
 def test_find_a_crm_contact_by_email_with_the_staff_credential(admin_client, crm):
