@@ -81,3 +81,28 @@ def parse_overview(html: str) -> dict[str, str]:
     section = html.split('id="portal-overview"', 1)[1].split("</table>", 1)[0]
     rows = re.findall(r'<th scope="row">(.*?)</th><td>(.*?)</td>', section, re.S)
     return {key.strip(): " ".join(value.split()) for key, value in rows}
+
+
+def test_prune_activity_also_removes_sign_in_links_expired_over_a_day_ago():
+    from datetime import timedelta
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from portal.models import SignInLink
+
+    now = timezone.now()
+    for index, expired_for in enumerate(
+        [timedelta(days=2), timedelta(hours=2), -timedelta(minutes=5)]
+    ):
+        SignInLink.objects.create(
+            token_hash=f"{index:064x}",
+            contact_id="c1",
+            email="a@example.com",
+            expires_at=now - expired_for,
+        )
+    out = StringIO()
+    call_command("prune_activity", stdout=out)
+    assert "Removed 1 expired sign-in link(s)." in out.getvalue()
+    assert SignInLink.objects.count() == 2

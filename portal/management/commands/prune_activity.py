@@ -1,8 +1,12 @@
-"""Delete activity events older than the retention the staff set (or --days)."""
+"""Delete activity events older than the retention the staff set (or --days), and
+sign-in links that can no longer be used."""
+
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
-from portal.models import ActivityEvent
+from portal.models import ActivityEvent, SignInLink
 from portal.site_settings import get_portal_settings
 
 
@@ -21,3 +25,8 @@ class Command(BaseCommand):
             raise CommandError("--days must be at least 1.")
         removed, _by_model = ActivityEvent.objects.older_than(days).delete()
         self.stdout.write(f"Removed {removed} activity event(s) older than {days} day(s).")
+        # A day's grace keeps a just-expired link answering "expired", not "unknown".
+        stale, _by_model = SignInLink.objects.filter(
+            expires_at__lt=timezone.now() - timedelta(days=1)
+        ).delete()
+        self.stdout.write(f"Removed {stale} expired sign-in link(s).")
