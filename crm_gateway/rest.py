@@ -208,6 +208,12 @@ async def _send(call: _Call) -> httpx.Response:
             headers["X-HTTP-Method-Override"] = method
         if call.extra_headers:
             headers.update(call.extra_headers)
+        # Renewing the credential (a token grant) spent part of the deadline.
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise errors.CrmTimeout(
+                "no answer from the CRM within the deadline", method=method, path=call.path
+            )
         timeout = httpx.Timeout(
             connect=min(settings.ONECRM_CONNECT_TIMEOUT, remaining),
             read=min(settings.ONECRM_TIMEOUT, remaining),
