@@ -25,6 +25,7 @@ from bench.stack import running_stack
 from tests.emulator_server import ROOT
 
 PARTS = ("pages", "load", "downloads")
+EXTRAS = ("profile",)  # not part of a full run: py-spy over the workers (bench/profile.py)
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -71,8 +72,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help=f"concurrent 200 MiB downloads (default {DOWNLOADS}; scale down on a slow machine)",
     )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results")
+    parser.add_argument("--clients", type=int, default=8, help="profile: concurrent clients")
+    parser.add_argument("--top", type=int, default=40, help="profile: functions to list")
+    parser.add_argument("--keep", default="", help="profile: directory for py-spy's samples")
     args = parser.parse_args(argv)
-    unknown = [part for part in args.parts if part not in PARTS]
+    unknown = [part for part in args.parts if part not in (*PARTS, *EXTRAS)]
     if unknown:
         parser.error(f"unknown part {unknown[0]!r}: choose from {', '.join(PARTS)}")
     return args
@@ -95,6 +99,10 @@ async def run(args: argparse.Namespace, parts: list[str]) -> dict[str, Any]:
         if "downloads" in parts:
             results["downloads"] = await run_downloads(stack, args.downloads)
             print_downloads(results["downloads"])
+        if "profile" in parts:
+            from bench.profile import run_profile
+
+            await run_profile(stack, args.seconds, args.clients, args.top, args.keep)
     return results
 
 
@@ -115,7 +123,7 @@ def main(argv: list[str]) -> int:
     }
     report.update(asyncio.run(run(args, parts)))
     report["duration_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
-    if not args.no_save:
+    if not args.no_save and set(parts) & set(PARTS):
         RESULTS.mkdir(exist_ok=True)
         name = f"{started:%Y-%m-%dT%H%M}-{commit}.json"
         (RESULTS / name).write_text(json.dumps(report, indent=2) + "\n")
