@@ -201,9 +201,22 @@ class ContactGateway:
             accept_language=self.scope.accept_language,
         )
         raw, total = _records(reply, path)
-        checked = [self._check(cls, data, parent=parent, linked=linked) for data in raw]
-        kept = [record for record in checked if record is not None]
+        if model in {"Document", "DocumentRevision"}:
+            checked = [self._check(cls, data, parent=parent, linked=linked) for data in raw]
+            kept = [record for record in checked if record is not None]
+        else:
+            # The common case, hoisted out of the per-record loop (a page has up to 200).
+            allows, scope = SCOPE_RULES[model].allows, self.scope
+            allowed = self.allowlist.rule(model).fields
+            kept = [seal(cls, data, scope, allowed) for data in raw if allows(scope, data)]
         dropped = len(raw) - len(kept)
+        if dropped and model not in {"Document", "DocumentRevision"}:
+            logger.warning(
+                "crm returned %d %s records outside the contact's scope; dropped (contact %s)",
+                dropped,
+                model,
+                self.scope.contact_id,
+            )
         return Page(kept, max(0, total - dropped), query.offset, query.limit, total, len(raw))
 
     # --- lists
@@ -377,6 +390,9 @@ class ContactGateway:
             credential=self._bytes_credential(record),
             accept_language=self.scope.accept_language,
         ) as stream:
+            if stream.content_type != "application/pdf":
+                # A 200 maintenance page or JSON is not the invoice: an error, not a file.
+                raise errors.BadReply("the CRM printed something other than a PDF", path=path)
             yield stream
 
     async def me(self) -> Me:
