@@ -12,10 +12,12 @@ contact's token with a raw `POST /portal/auth` (staff token), like the sign-in f
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import import_module
 
@@ -24,6 +26,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from crm_gateway import rest
+from crm_gateway.calllog import CallLog, CallRecord
 from crm_gateway.credentials import forget_cached_tokens
 from portal.signin.session import SESSION_KEY, SignedInContact
 from tests.emulator_server import EmulatorServer
@@ -224,6 +228,27 @@ async def async_contact_client(
 
 async def streamed(response) -> bytes:
     return b"".join([chunk async for chunk in response.streaming_content])
+
+
+@contextlib.contextmanager
+def counted_calls() -> Iterator[CallLog]:
+    """Every CRM call the portal makes in this block, in a `crm_gateway.calllog.CallLog`.
+
+    Hooked where the gateway records calls, so it counts the same whether or not a
+    middleware opens its own CallLog per request (context variables do not nest).
+    """
+    log = CallLog()
+    original = rest.record_call
+
+    def record(call: CallRecord) -> None:
+        log.calls.append(call)
+        original(call)
+
+    rest.record_call = record
+    try:
+        yield log
+    finally:
+        rest.record_call = original
 
 
 def crm_requests(crm: EmulatorServer) -> list[dict]:

@@ -9,9 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from crm_gateway.calllog import CallLog
 from portal.formatting import CrmLocale, format_money
-from tests.pages.conftest import staff_get, staff_token
+from tests.pages.conftest import counted_calls, staff_get, staff_token
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +52,7 @@ def test_dashboard_calls_run_concurrently_and_are_counted(contact_client, crm_pa
     for path in ("^/data/Invoice$", "^/data/Quote$", "/documents$"):
         crm_pages.control("POST", "faults", json={"path": path, "kind": "latency", "ms": 400})
     started = time.monotonic()
-    with CallLog() as log:
+    with counted_calls() as log:
         response = contact_client.get("/")
     elapsed = time.monotonic() - started
     assert response.status_code == 200

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
-from crm_gateway.calllog import CallLog
 from portal.formatting import CrmLocale, format_money
 from portal.listing import MAX_VALUE_LENGTH
 from tests.pages.conftest import (
+    counted_calls,
     crm_requests,
     staff_get,
     staff_token,
@@ -65,7 +65,7 @@ def test_list_shows_the_first_page_with_the_total(contact_client, crm_pages, dem
 def test_list_makes_one_bounded_list_call(contact_client, crm_pages):
     contact_client.get("/invoices/")  # warms the locale and the tokens
     crm_pages.control("DELETE", "requests")
-    with CallLog() as log:
+    with counted_calls() as log:
         response = contact_client.get("/invoices/?sort=amount&dir=asc&page=2")
     assert response.status_code == 200
     assert log.count(path_prefix="/data/") == 1
@@ -94,7 +94,7 @@ def test_status_filters(contact_client, crm_pages, demo, status):
 
     expected = {r["id"] for r in invoices if matches(r)}
     assert expected, f"the demo data has {status} invoices"
-    with CallLog() as log:
+    with counted_calls() as log:
         response = contact_client.get(f"/invoices/?status={status}")
     assert response.status_code == 200
     assert log.count(path_prefix="/data/Invoice") == 1  # local statuses: one page of 200
@@ -171,7 +171,7 @@ def test_paging_first_last_and_past_the_end(contact_client, crm_pages, demo):
     last = contact_client.get(f"/invoices/?page={pages}")
     assert summary(last.content) == ((pages - 1) * 20 + 1, total, total)
     assert b'rel="next"' not in last.content
-    with CallLog() as log:
+    with counted_calls() as log:
         beyond = contact_client.get("/invoices/?page=999")
     assert beyond.status_code == 200
     assert row_ids(beyond.content) == row_ids(last.content)  # clamped to the last page
@@ -234,7 +234,7 @@ def test_detail_shows_the_tally(contact_client, crm_pages, demo):
     token = staff_token(crm_pages.api_url)
     tally = staff_get(crm_pages.api_url, token, f"/tally/Invoice/{invoice_id}", [])
     contact_client.get(f"/invoices/{invoice_id}/")  # warm the locale cache
-    with CallLog() as log:
+    with counted_calls() as log:
         response = contact_client.get(f"/invoices/{invoice_id}/")
     assert response.status_code == 200
     assert len(log) <= 4
@@ -257,7 +257,7 @@ async def test_pdf_inline_and_download(async_contact_client, crm_pages, demo):
     number = staff_get(crm_pages.api_url, token, f"/data/Invoice/{invoice_id}", [])["record"][
         "full_number"
     ]
-    with CallLog() as log:
+    with counted_calls() as log:
         inline = await async_contact_client.get(f"/invoices/{invoice_id}/pdf")
         body = await streamed(inline)
     assert inline.status_code == 200

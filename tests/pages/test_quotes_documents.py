@@ -8,10 +8,10 @@ import re
 import pytest
 from django.test import Client
 
-from crm_gateway.calllog import CallLog
 from portal.models import ActivityEvent, PortalSettings
 from portal.site_settings import forget_portal_settings
 from tests.pages.conftest import (
+    counted_calls,
     crm_requests,
     new_awaiting_quote,
     sign_in,
@@ -145,7 +145,7 @@ async def test_quote_pdf(async_contact_client, demo):
 
 def test_document_list_with_sizes_and_search(contact_client, crm_pages, demo):
     contact_client.get("/documents/")
-    with CallLog() as log:
+    with counted_calls() as log:
         response = contact_client.get("/documents/")
     assert response.status_code == 200
     ids = DOC_LINK.findall(response.content.decode())
@@ -257,13 +257,13 @@ async def test_invoice_attachments(crm_pages, async_client, transactional_db):
 def test_quote_pages_make_few_calls(contact_client, demo):
     quote_id = demo.own["Quote"]
     contact_client.get("/quotes/")  # warms the locale and the tokens
-    with CallLog() as log:
+    with counted_calls() as log:
         assert contact_client.get("/quotes/?sort=amount&dir=desc").status_code == 200
     assert len(log) == 1
-    with CallLog() as log:
+    with counted_calls() as log:
         assert contact_client.get(f"/quotes/{quote_id}/").status_code == 200
     assert [call.path.split("/")[1] for call in log.calls] == ["data", "tally"]
-    with CallLog() as log:
+    with counted_calls() as log:
         assert contact_client.get(f"/documents/{demo.own['Document']}/").status_code == 200
     assert log.count(path_prefix="/files/info/") == 1
     assert len(log) <= 3  # record, link check, file info
