@@ -260,6 +260,11 @@ async def _send(call: _Call) -> httpx.Response:
             )
             if _is_reconnectable(exc):
                 retry_delay = policy.backoff(attempt)
+        except BaseException:
+            # Cancelled (the visitor went away) or a bug: never keep a pooled connection.
+            if response is not None:
+                await asyncio.shield(response.aclose())
+            raise
         elapsed = time.monotonic() - started
         record_call(
             CallRecord(
