@@ -151,6 +151,9 @@ def response_for_crm_error(request: HttpRequest, error: Exception) -> HttpRespon
         return render_crm_unavailable(request, status=503, retry_after=max(1, min(wait, 600)))
     if isinstance(error, crm_errors.CrmUnavailable | httpx.TransportError):
         return render_crm_unavailable(request, status=503)
+    if isinstance(error, crm_errors.ServerError) and error.status in {503, 504}:
+        # The CRM says it is unavailable for now (503) or timed out behind its own proxy.
+        return render_crm_unavailable(request, status=503)
     if isinstance(error, crm_errors.CrmError):
         # Bad replies, 5xx, 401 on the portal's own credential: the CRM side is broken.
         logger.error("CRM error shown as unavailable: %s", type(error).__name__)

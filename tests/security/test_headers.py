@@ -367,8 +367,11 @@ def test_x_forwarded_proto_does_not_make_a_request_secure(client, settings):
 
 def test_x_forwarded_for_does_not_change_the_recorded_ip(client, crm, world):
     register_test_redirect_uri(crm)
-    spoofed = {"X-Forwarded-For": "203.0.113.66", "X-Real-IP": "203.0.113.66",
-               "Forwarded": "for=203.0.113.66"}  # fmt: skip
+    spoofed = {
+        "X-Forwarded-For": "203.0.113.66",
+        "X-Real-IP": "203.0.113.66",
+        "Forwarded": "for=203.0.113.66",
+    }
     start = client.get("/login/oauth/", {"next": "/"}, headers=spoofed)
     back = authorize_at_crm(start["Location"], world.a.email)
     done = client.get("/login/oauth/callback/", query_of(back), headers=spoofed)
@@ -377,6 +380,7 @@ def test_x_forwarded_for_does_not_change_the_recorded_ip(client, crm, world):
     assert event.ip == "127.0.0.1"
     with override_settings(ALLOWED_HOSTS=["testserver"]):
         # X-Forwarded-Host is not used to build absolute URLs either.
-        response = client.get("/login/oauth/", {"next": "/"}, headers={
-            "X-Forwarded-Host": "evil.example"})  # fmt: skip
+        response = client.get(
+            "/login/oauth/", {"next": "/"}, headers={"X-Forwarded-Host": "evil.example"}
+        )
         assert "evil.example" not in response["Location"]
