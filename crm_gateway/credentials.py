@@ -262,6 +262,17 @@ class ContactCredential:
 # --- Tokens shared by the process and Django's cache -----------------------------------
 
 _process_tokens: dict[str, TokenSet] = {}
+# One portal token per contact: bound the process cache (Django's cache has them all).
+MAX_PROCESS_TOKENS = 2000
+
+
+def _remember(key: str, tokens: TokenSet) -> None:
+    if len(_process_tokens) >= MAX_PROCESS_TOKENS:
+        for old in [k for k, t in _process_tokens.items() if t.expires_soon()]:
+            del _process_tokens[old]
+        while len(_process_tokens) >= MAX_PROCESS_TOKENS:
+            del _process_tokens[next(iter(_process_tokens))]  # the oldest entry
+    _process_tokens[key] = tokens
 
 
 class _SharedToken:
@@ -298,7 +309,7 @@ class _SharedToken:
                 tokens = await self._fetch()
                 ttl = max(1, int(tokens.renew_at - time.time()))
                 await cache.aset(self._cache_key, tokens.as_dict(), timeout=ttl)
-            _process_tokens[self._cache_key] = tokens
+            _remember(self._cache_key, tokens)
             return tokens
 
     async def authorization(self) -> str:

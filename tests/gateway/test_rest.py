@@ -284,3 +284,16 @@ async def test_no_error_class_carries_the_token(scripted, status, caplog):
     error = caught.value
     for text in (str(error), repr(error), error.error, error.message, error.hint, caplog.text):
         assert SECRET_TOKEN not in text
+
+
+def test_process_token_cache_is_bounded(monkeypatch):
+    import time as time_module
+
+    from crm_gateway import credentials
+
+    monkeypatch.setattr(credentials, "MAX_PROCESS_TOKENS", 10)
+    fresh = credentials.TokenSet("t", None, time_module.time() + 3600, time_module.time() + 3500)
+    for index in range(25):
+        credentials._remember(f"key-{index}", fresh)
+    assert len(credentials._process_tokens) <= 10
+    assert "key-24" in credentials._process_tokens
