@@ -267,3 +267,36 @@ def test_quote_pages_make_few_calls(contact_client, demo):
         assert contact_client.get(f"/documents/{demo.own['Document']}/").status_code == 200
     assert log.count(path_prefix="/files/info/") == 1
     assert len(log) <= 3  # record, link check, file info
+
+
+def test_a_contact_without_an_account(crm_pages, client):
+    """Scoped by the contact alone: their own documents, and empty states that say what
+    to do where nothing is billed to them."""
+    from tests.pages.conftest import DemoContact
+
+    contacts = staff_records(
+        crm_pages, "/data/Contact", ["first_name", "email1", "primary_account_id", "portal_active"]
+    )
+    loner = next(
+        c
+        for c in contacts
+        if not c.get("primary_account_id") and c.get("portal_active") in (True, 1, "1")
+    )
+    person = DemoContact(loner["id"], "", loner["first_name"], loner["email1"], "")
+    sign_in(client, crm_pages.api_url, person)
+    assert client.get("/").status_code == 200
+    invoices = client.get("/invoices/")
+    assert invoices.status_code == 200
+    billed = staff_records(crm_pages, "/data/Invoice", ["name"], billing_contact_id=loner["id"])
+    if not billed:
+        assert b"No invoices yet" in invoices.content
+    documents = client.get("/documents/")
+    assert documents.status_code == 200
+    own = staff_get(
+        crm_pages.api_url,
+        staff_token(crm_pages.api_url),
+        f"/data/Contact/{loner['id']}/documents",
+        [("fields[]", "name"), ("limit", "200")],
+    )["records"]
+    assert own, "the demo shares a document with the account-less contact"
+    assert set(DOC_LINK.findall(documents.content.decode())) == {d["id"] for d in own}
