@@ -119,6 +119,11 @@ class _LoopLocks:
 
     def get(self, key: str) -> asyncio.Lock:
         per_loop = self._locks.setdefault(asyncio.get_running_loop(), {})
+        if len(per_loop) > 1000:
+            # Keys come and go (one per refresh token): forget the idle ones. Safe, as the
+            # caller acquires the returned lock before it next awaits.
+            for idle in [k for k, lock in per_loop.items() if not lock.locked() and k != key]:
+                del per_loop[idle]
         return per_loop.setdefault(key, asyncio.Lock())
 
 

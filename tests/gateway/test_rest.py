@@ -297,3 +297,15 @@ def test_process_token_cache_is_bounded(monkeypatch):
         credentials._remember(f"key-{index}", fresh)
     assert len(credentials._process_tokens) <= 10
     assert "key-24" in credentials._process_tokens
+
+
+async def test_lock_registry_forgets_idle_locks():
+    from crm_gateway.credentials import _LoopLocks
+
+    locks = _LoopLocks()
+    held = locks.get("held")
+    async with held:
+        for index in range(3000):
+            locks.get(f"refresh:{index}")
+        per_loop = locks._locks[asyncio.get_running_loop()]
+        assert len(per_loop) <= 1002 and per_loop["held"] is held
