@@ -92,6 +92,10 @@ class ContactGateway:
         return f"<ContactGateway contact={self.scope.contact_id} mode={self.data_access}>"
 
     # --- credentials
+    def data_credential(self) -> Credential:
+        """The credential that reads (and may write) this contact's data in this mode."""
+        return self._data_credential()
+
     def _data_credential(self) -> Credential:
         if self.data_access == "staff":
             return staff_credential()
