@@ -4,6 +4,7 @@ down or slow."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from decimal import Decimal
 
@@ -101,3 +102,27 @@ def test_sections_switched_off_are_not_found(contact_client, db):
         assert b"Latest documents" not in contact_client.get("/").content
     finally:
         forget_portal_settings()
+
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
+
+
+def test_no_inline_script_or_style_on_any_page(contact_client, demo):
+    """The CSP allows only our own files with a nonce: pages carry no inline code."""
+    urls = [
+        "/",
+        "/invoices/",
+        f"/invoices/{demo.own['Invoice']}/",
+        "/quotes/",
+        f"/quotes/{demo.own['Quote']}/",
+        "/documents/",
+        f"/documents/{demo.own['Document']}/",
+    ]
+    for url in urls:
+        response = contact_client.get(url)
+        html = response.content.decode()
+        assert response.status_code == 200, url
+        assert INLINE_SCRIPT.findall(html) == [], url
+        assert " style=" not in html and "<style" not in html, url
+        assert "hx-on" not in html and "javascript:" not in html, url
+        assert "script-src 'self' 'nonce-" in response["Content-Security-Policy"], url
