@@ -4,7 +4,8 @@ Three CRM calls run concurrently (asyncio.gather), each one page at most:
 * invoices not cancelled, ordered by amount due (one page of 200): every invoice with a
   balance comes first, so the balance per currency and the overdue count are exact
   unless more than 200 invoices are open (then the page says "at least");
-* quotes awaiting the contact's decision (the first five, soonest to expire first);
+* quotes awaiting the contact's decision and still valid (the first five, soonest to
+  expire first);
 * the latest five documents.
 A box whose call failed shows its own error with a retry link; if every call failed
 because the CRM is unreachable, the whole page is the friendly 503.
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_GET
 
 from crm_gateway import errors
 from crm_gateway.models import Document, Invoice, Quote
-from crm_gateway.query import PAGE_LIMIT, Filter
+from crm_gateway.query import PAGE_LIMIT, DateFilter, DateOperator, Filter
 from crm_gateway.query import ListQuery as CrmListQuery
 from portal.crm_data import contact_gateway, page_locale, render_page
 from portal.formatting import CrmLocale
@@ -98,7 +99,11 @@ async def _quotes(request: HttpRequest, stages: tuple[str, ...]) -> dict[str, An
                 "amount",
                 "currency_id",
             ),
-            filters=(Filter("quote_stage", list(stages)),),
+            filters=(
+                Filter("quote_stage", list(stages)),
+                # Still valid today (after_date is strict, so from yesterday on).
+                DateFilter("valid_until", DateOperator.AFTER_DATE, today() - dt.timedelta(1)),
+            ),
             order="valid_until ASC",
             limit=RECENT,
         ),

@@ -44,6 +44,16 @@ def test_dashboard_balance_overdue_quotes_documents(contact_client, crm_pages, d
         assert f"{overdue} invoice" in html
         assert 'href="/invoices/?status=overdue"' in html
     assert "Quotes awaiting your decision" in html
+    quote_params = [("fields[]", "quote_stage"), ("fields[]", "valid_until"), ("limit", "200")]
+    quote_params.append(("filters[billing_account_id]", demo.main.account_id))
+    quotes = staff_get(crm_pages.api_url, token, "/data/Quote", quote_params)["records"]
+    waiting = {
+        q["id"]
+        for q in quotes
+        if q["quote_stage"] in {"Delivered", "Negotiation"} and (q["valid_until"] or "") >= today
+    }
+    shown = set(re.findall(r'href="/quotes/([0-9a-f-]+)/"', html))
+    assert shown and shown <= waiting  # expired and decided quotes wait for nobody
     assert "Latest documents" in html
     assert 'href="/documents/' in html
 
