@@ -16,6 +16,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET
 
 from crm_gateway import errors
@@ -57,24 +58,25 @@ LIST_FIELDS = (
 FILE_INFO_CONCURRENCY = 8
 PREVIEW_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
 IMAGE_TYPES = frozenset(t for t in PREVIEW_TYPES if t.startswith("image/"))
+OOXML = "application/vnd.openxmlformats-officedocument"
 TYPE_LABELS = {
-    "application/pdf": "PDF",
-    "image/png": "PNG image",
-    "image/jpeg": "JPEG image",
-    "image/gif": "GIF image",
-    "image/webp": "WebP image",
-    "text/plain": "Text",
-    "text/csv": "CSV table",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel workbook",
-    "application/zip": "ZIP archive",
+    "application/pdf": _lazy("PDF"),
+    "image/png": _lazy("PNG image"),
+    "image/jpeg": _lazy("JPEG image"),
+    "image/gif": _lazy("GIF image"),
+    "image/webp": _lazy("WebP image"),
+    "text/plain": _lazy("Text"),
+    "text/csv": _lazy("CSV table"),
+    f"{OOXML}.wordprocessingml.document": _lazy("Word document"),
+    f"{OOXML}.spreadsheetml.sheet": _lazy("Excel workbook"),
+    "application/zip": _lazy("ZIP archive"),
 }
 
 
 def type_label(media_type: str, filename: str | None) -> str:
     label = TYPE_LABELS.get(media_type)
     if label:
-        return label
+        return str(label)
     extension = (filename or "").rpartition(".")[2]
     return extension.upper() if extension and extension != filename else _("File")
 
