@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 ALERTS_TARGET = "#portal-alerts"
 RETRY_AFTER_SECONDS = 30
+RATE_LIMIT_RETRY_SECONDS = 60
 
 
 def _texts(kind: str | int) -> tuple[str, str]:
@@ -53,6 +54,10 @@ def _texts(kind: str | int) -> tuple[str, str]:
         404: (
             _("Page not found"),
             _("We could not find this page. It may have moved, or the link may be mistyped."),
+        ),
+        429: (
+            _("Please slow down"),
+            _("You asked for many documents in a short time. Please wait a minute and try again."),
         ),
         500: (
             _("Something went wrong on our side"),
@@ -132,7 +137,10 @@ def render_error(request: HttpRequest, status: int) -> HttpResponse:
     """A friendly 400/403/404/500 page, or the htmx fragment."""
     title, text = _texts(status)
     template = f"{status}.html" if status in {400, 403, 404} else "errors/error_page.html"
-    return _render(request, template, status, title, text, retry=status >= 500)
+    retry_after = RATE_LIMIT_RETRY_SECONDS if status == 429 else None
+    return _render(
+        request, template, status, title, text, retry=status >= 500, retry_after=retry_after
+    )
 
 
 def response_for_crm_error(request: HttpRequest, error: Exception) -> HttpResponse | None:

@@ -24,3 +24,12 @@ class CrossOriginResourcePolicyMiddleware(MiddlewareMixin):
         if policy:
             response.headers.setdefault("Cross-Origin-Resource-Policy", policy)
         return response
+
+
+async def pdf_printing_allowed(request: HttpRequest) -> bool:
+    """One more PDF for the signed-in contact within PDF_PER_CONTACT? (Printing is the
+    CRM's most expensive call: a contact, or a stolen session, must not loop on it.)"""
+    from portal.signin import ratelimit
+
+    contact_id = request.contact.contact_id  # type: ignore[attr-defined]
+    return await ratelimit.allow(ratelimit.PDF_PER_CONTACT, contact_id)

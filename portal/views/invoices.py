@@ -46,6 +46,7 @@ from portal.listing import (
     sort_records,
 )
 from portal.models import ActivityKind
+from portal.security import pdf_printing_allowed
 from portal.signin.session import contact_required
 from portal.site_settings import aget_portal_settings
 
@@ -228,6 +229,8 @@ async def invoice_pdf(request: HttpRequest, invoice_id: str) -> HttpResponseBase
         checked = await _checked_invoice(request, invoice_id)
     except errors.NotFound:
         return render_error(request, 404)
+    if not await pdf_printing_allowed(request):
+        return render_error(request, 429)
     download = request.GET.get("download") == "1"
     invoice = checked.record
     number = invoice.full_number or invoice.invoice_number or invoice.id

@@ -46,6 +46,7 @@ from portal.listing import (
     sort_headers,
 )
 from portal.models import ActivityKind
+from portal.security import pdf_printing_allowed
 from portal.signin.session import contact_required
 from portal.site_settings import SiteSettings, aget_portal_settings
 
@@ -202,6 +203,8 @@ async def quote_pdf(request: HttpRequest, quote_id: str) -> HttpResponseBase:
         checked, _site = await _checked_quote(request, quote_id)
     except errors.NotFound:
         return render_error(request, 404)
+    if not await pdf_printing_allowed(request):
+        return render_error(request, 429)
     quote = checked.record
     number = quote.full_number or quote.quote_number or quote.id
     download = request.GET.get("download") == "1"
