@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm_gateway import errors
 from crm_gateway.models import Quote
-from crm_gateway.query import Filter
+from crm_gateway.query import DateFilter, DateOperator, Filter
 from crm_gateway.query import ListQuery as CrmListQuery
 from crm_gateway.responses import stream_response
 from crm_gateway.scope import CheckedRecord
@@ -93,6 +93,9 @@ async def fetch_quote_page(
     on = today()
     filters: list[Filter | Any] = [Filter("quote_stage", list(stages))]
     date_filter = query.crm_date_filter(QUOTE_SPEC)
+    if date_filter is None and query.status == "awaiting":
+        # Awaiting means still valid, unless the visitor chose validity dates themselves.
+        date_filter = DateFilter("valid_until", DateOperator.AFTER_DATE, on - dt.timedelta(1))
     if date_filter is not None:
         filters.append(date_filter)
 
