@@ -7,12 +7,21 @@ such skip fails instead.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
 from tests.emulator_server import EmulatorServer, start_emulator
 
 REQUIRE_ALL = os.environ.get("PORTAL_REQUIRE_ALL") == "1"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def missing(reason: str) -> None:
@@ -31,6 +40,23 @@ def pytest_collection_modifyitems(items):
     fixture shared by several tests would otherwise stay open across other modules' tests.
     """
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium through Playwright, one for the whole session.
+
+    Playwright's sync API runs one event loop in the main thread: two sync instances
+    cannot coexist, so every browser test shares this one (and runs last, see above).
+    """
+    if not CHROMIUM.exists():
+        missing("Debian's Chromium (/usr/bin/chromium) is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(autouse=True)

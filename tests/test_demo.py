@@ -52,11 +52,15 @@ def test_demo_command_serves_the_portal_at_the_printed_url(tmp_path):
             if match := re.search(r"The portal is running at (\S+)", line):
                 url = match.group(1)
         assert url == f"http://127.0.0.1:{port}/", "".join(output)
+        while "Press Ctrl-C" not in output[-1]:  # the welcome text ends with this line
+            output.append(process.stdout.readline())
+        welcome = "".join(output)
+        assert "password demo-password" in welcome
+        assert "user admin" in welcome
         response = httpx.get(url, follow_redirects=True, timeout=10)
         assert response.status_code == 200, response.text[:500]
         assert "text/html" in response.headers["content-type"]
-        rest = "".join(output)
-        assert "demo-password" in rest
+        assert "Sign in" in response.text
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:

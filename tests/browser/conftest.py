@@ -2,8 +2,9 @@
 Playwright. The portal runs in its own process with its own SQLite database, exactly as
 `manage.py demo` runs it, so streaming, CSP headers and sessions are the real thing.
 
-Browser tests are marked `browser`; without /usr/bin/chromium they skip locally and fail
-in CI (tests.conftest.missing).
+Browser tests are marked `browser`; the session's Chromium is tests/conftest.py's
+`chromium` fixture (one Playwright instance for every browser test): without
+/usr/bin/chromium they skip locally and fail in CI.
 """
 
 from __future__ import annotations
@@ -19,18 +20,9 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from tests.conftest import missing
 from tests.emulator_server import ROOT, EmulatorServer, free_port
 from tests.pages.conftest import demo  # noqa: F401 (the demo people, shared with view tests)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 
@@ -112,15 +104,3 @@ def portal_server(emulator: EmulatorServer, tmp_path_factory) -> Iterator[Portal
         raise RuntimeError("the portal did not answer /healthz within 30 seconds")
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    if not CHROMIUM.exists():
-        missing("Debian's Chromium (/usr/bin/chromium) is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()

@@ -8,17 +8,14 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-from tests.conftest import missing
 from tests.emulator_server import ROOT, free_port
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 STAFF_PASSWORD = "a-staff-password-for-the-browser-test"
 
 
@@ -83,18 +80,10 @@ def shell_server(tmp_path_factory):
     process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        missing("Debian's Chromium (/usr/bin/chromium) is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
+@pytest.fixture
+def browser(chromium):
+    """The session's shared Chromium (tests/conftest.py)."""
+    return chromium
 
 
 @pytest.fixture

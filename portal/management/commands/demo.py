@@ -54,10 +54,10 @@ class Command(BaseCommand):
         self.stdout.write("Preparing the portal database…")
         call_command("migrate", verbosity=0)
         self._ensure_staff_user()
-        emulator_db = Path(settings.DATABASES["emulator"]["NAME"])
-        if reseed or not emulator_db.exists():
-            self.stdout.write("Seeding the 1CRM emulator with demo data…")
-            subprocess.run([*manage, "seed_emulator", "--reset"], env=env, check=True)
+        # seed_emulator is a no-op on an emulator that is already seeded.
+        self.stdout.write("Preparing the 1CRM emulator's demo data…")
+        reset = ["--reset"] if reseed else []
+        subprocess.run([*manage, "seed_emulator", *reset], env=env, check=True)
 
         processes = [
             subprocess.Popen([*manage, "run_emulator", "--port", str(emulator_port)], env=env),
