@@ -97,7 +97,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Cross-Origin-Resource-Policy, which SecurityMiddleware does not set (portal/security.py).
     "portal.security.CrossOriginResourcePolicyMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # WhiteNoise for static files, without sending every other request through a thread.
+    "portal.async_middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
