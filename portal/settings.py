@@ -161,7 +161,8 @@ _cache_url = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL", "")
 if _cache_url.startswith(("redis://", "rediss://", "unix://")):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, with native async methods and one pool per process.
+            "BACKEND": "portal.cache.AsyncRedisCache",
             "LOCATION": _cache_url,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "portal"),
         }
