@@ -3,12 +3,15 @@ e-mail sign-in links and the activity log. Customer data itself lives in the CRM
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -166,7 +169,24 @@ class ContactAccessManager(models.Manager["ContactAccess"]):
         return self.filter(contact_id=contact_id, blocked=True).exists()
 
     async def ais_blocked(self, contact_id: str) -> bool:
-        return await self.filter(contact_id=contact_id, blocked=True).aexists()
+        """Asked on every page, so cached (one database query and a thread hop less per
+        page, measured in docs/performance.md). Every change of `blocked` goes through
+        save() or delete(), which drop the entry at once and write the new value once
+        committed; `add` here never overwrites that fresher value with an older read."""
+        key = blocked_cache_key(contact_id)
+        cached = await cache.aget(key)
+        if cached is not None:
+            return bool(cached)
+        blocked = await self.filter(contact_id=contact_id, blocked=True).aexists()
+        await cache.aadd(key, blocked, BLOCKED_CACHE_SECONDS)
+        return blocked
+
+
+BLOCKED_CACHE_SECONDS = 60
+
+
+def blocked_cache_key(contact_id: str) -> str:
+    return "portal:blocked:v1:" + hashlib.sha256(contact_id.encode()).hexdigest()[:32]
 
 
 class ContactAccess(models.Model):
@@ -187,6 +207,22 @@ class ContactAccess(models.Model):
 
     def __str__(self) -> str:
         return self.contact_id
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        self._publish_blocked(self.blocked)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        result = super().delete(*args, **kwargs)
+        self._publish_blocked(False)
+        return result
+
+    def _publish_blocked(self, blocked: bool) -> None:
+        """Refresh ais_blocked's cache entry: now, and with the value once committed."""
+        key = blocked_cache_key(self.contact_id)
+        cache.delete(key)
+        transaction.on_commit(lambda: cache.set(key, blocked, BLOCKED_CACHE_SECONDS))
+        # (queryset.update() bypasses this: change `blocked` through save() only.)
 
 
 class SignInLink(models.Model):
