@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm_gateway.errors import CrmError, CrmUnavailable
+from crm_gateway.errors import CrmError, CrmUnavailable, ServerError
 from portal.activity import arecord_activity
 from portal.models import ActivityKind, ContactAccess
 from portal.signin import crm, links, oauth, ratelimit
@@ -33,6 +33,7 @@ from portal.site_settings import aget_portal_settings
 
 logger = logging.getLogger(__name__)
 
+CRM_DOWN = "The CRM is not reachable right now. Please try again shortly."
 END_REASONS = {
     "expired": "Your session has ended. Please sign in again.",
     "idle": "You were signed out after a period of inactivity.",
@@ -84,6 +85,14 @@ async def _failed(request: HttpRequest, error: str, status: int, why: str) -> Ht
     return await _render_login(request, status=status, error=error)
 
 
+async def _crm_failed(request: HttpRequest, error: CrmError, what: str) -> HttpResponse:
+    """A CRM down is 503 and worth a retry; anything else ends this sign-in attempt."""
+    logger.warning("contact sign-in: %s (%s)", what, type(error).__name__)
+    if isinstance(error, CrmUnavailable | ServerError):
+        return await _failed(request, CRM_DOWN, 503, "crm unavailable")
+    return await _failed(request, "Sign-in failed. Please try again.", 400, what)
+
+
 @never_cache
 @require_GET
 async def oauth_callback(request: HttpRequest) -> HttpResponse:
@@ -103,16 +112,8 @@ async def oauth_callback(request: HttpRequest) -> HttpResponse:
             request.GET["code"], oauth.redirect_uri(request), pending.code_verifier
         )
         identity = await crm.read_identity(tokens)
-    except CrmUnavailable:
-        return await _failed(
-            request,
-            "The CRM is not reachable right now. Please try again shortly.",
-            503,
-            "crm unavailable",
-        )
     except CrmError as error:
-        logger.warning("OAuth sign-in failed: %s", type(error).__name__)
-        return await _failed(request, "Sign-in failed. Please try again.", 400, "oauth failed")
+        return await _crm_failed(request, error, "the OAuth code exchange or /me failed")
     return await _sign_in(request, identity, tokens, pending.next)
 
 
@@ -126,16 +127,8 @@ async def _sign_in(
     try:
         data_access, tokens = await crm.data_credential(identity, oauth_tokens)
         account_name = await crm.account_name(identity, data_access, tokens)
-    except CrmUnavailable:
-        return await _failed(
-            request,
-            "The CRM is not reachable right now. Please try again shortly.",
-            503,
-            "crm unavailable",
-        )
     except CrmError as error:
-        logger.warning("could not set up the contact's data access: %s", type(error).__name__)
-        return await _failed(request, "Sign-in failed. Please try again.", 400, "no data access")
+        return await _crm_failed(request, error, "the contact's data credential failed")
     contact = SignedInContact(
         contact_id=identity.contact_id,
         account_id=identity.account_id,
@@ -182,7 +175,7 @@ async def email_request(request: HttpRequest) -> HttpResponse:
         return await _render_login(
             request,
             status=503,
-            error="The CRM is not reachable right now. Please try again.",
+            error=CRM_DOWN,
             email=email,
         )
     # Answer no sooner than a fixed time, so timing does not tell known addresses apart.
@@ -227,9 +220,7 @@ async def email_follow(request: HttpRequest, token: str) -> HttpResponse:
     try:
         identity = await crm.get_contact_identity(link.contact_id)
     except CrmUnavailable:
-        return await _render_login(
-            request, status=503, error="The CRM is not reachable right now. Please try again."
-        )
+        return await _render_login(request, status=503, error=CRM_DOWN)
     if identity is None:
         return await _failed(request, "Your portal access is not active.", 403, "unknown contact")
     return await _sign_in(request, identity, None, "/")

@@ -147,3 +147,14 @@ def test_sign_out_needs_post_and_a_csrf_token(contact, crm):
     assert response.status_code == 302
     assert SESSION_KEY not in browser.session
     assert b"signed out" in browser.get("/login/").content
+
+
+@pytest.mark.parametrize("fault", [{"kind": "reset"}, {"kind": "status", "status": 502}])
+def test_a_failing_crm_during_the_callback_gives_a_friendly_503(client, contact, crm, fault):
+    crm_redirect = authorize_at_crm(start(client), contact.email)
+    crm.control("POST", "faults", json={"path": "^/auth/contact/access_token$", **fault})
+    response = callback(client, crm_redirect)
+    assert response.status_code == 503
+    assert b"not reachable right now" in response.content
+    assert b"Traceback" not in response.content
+    assert SESSION_KEY not in client.session
