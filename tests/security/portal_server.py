@@ -24,6 +24,7 @@ class PortalServer:
     port: int
     process: subprocess.Popen
     log_path: Path
+    data_dir: Path
     env: dict[str, str] = field(repr=False)
 
     @property
@@ -92,7 +93,7 @@ def start_portal(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = PortalServer(port=port, process=process, log_path=log_path, env=env)
+    server = PortalServer(port=port, process=process, log_path=log_path, data_dir=data_dir, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -13,6 +13,7 @@ httpx2 client over a real socket.
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 import time
 
@@ -218,9 +219,41 @@ def test_a_slow_reader_does_not_hold_up_other_customers(
         other.close()
 
 
-def test_the_server_logged_no_token(portal):
-    """Runs after the others in this module: everything the server wrote, checked.
-    (Broken downloads are logged with their trace for the operator: a log, not a page.)"""
+def test_forwarded_headers_from_a_client_are_not_its_address(portal, world: World):
+    """gunicorn trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (a proxy on loopback,
+    gunicorn.conf.py): what it then passes on is what Django records. A client that
+    claims another address through the proxy's appended header must not become it."""
+    browser = httpx.Client(base_url=portal.base_url, timeout=10, follow_redirects=False)
+    spoofed = {
+        "X-Forwarded-For": "203.0.113.66",
+        "X-Real-IP": "203.0.113.66",
+        "Forwarded": "for=203.0.113.66",
+    }
+    start = browser.get("/login/oauth/", params={"next": "/"}, headers=spoofed)
+    back = authorize_at_crm(start.headers["location"], world.colleague.email)
+    done = browser.get(back.removeprefix(portal.base_url), headers=spoofed)
+    assert done.status_code == 302
+    database = sqlite3.connect(portal.data_dir / "portal.sqlite3")
+    try:
+        ips = database.execute(
+            "SELECT ip FROM portal_activityevent WHERE kind = 'sign_in' AND contact_id = ?",
+            (world.colleague.contact_id,),
+        ).fetchall()
+    finally:
+        database.close()
+    assert ips and all(ip != "203.0.113.66" for (ip,) in ips), ips
+    browser.close()
+
+
+def test_the_server_logged_no_token(portal, world: World):
+    """Everything the server wrote, checked (after the other tests of this module, and
+    after a sign-in, a page and a download of its own). Broken downloads are logged with
+    their trace for the operator: a log, not a page."""
+    browser = signed_in(portal, world.a.email)
+    assert browser.get("/invoices/").status_code == 200
+    response, _ = read_all(browser, f"/documents/{world.ids['Document']['own']}/download")
+    assert response.status_code == 200
+    browser.close()
     text = portal.log_text()
-    assert "GET /documents/" in text, "the server logs to the file"
+    assert "/files/download/" in text, "the server logs to the file"
     assert TOKEN_LIKE.findall(text) == []
