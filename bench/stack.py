@@ -125,7 +125,8 @@ def portal_env(
             "PORTAL_DATA_DIR": str(data_dir),
             "STATIC_ROOT": str(data_dir / "static"),
             "DATABASE_URL": services.database_url,
-            "DATABASE_CONN_MAX_AGE": "60",
+            # Django: no persistent connections under ASGI (each request thread would keep one).
+            "DATABASE_CONN_MAX_AGE": "0",
             "CACHE_URL": services.cache_url,
             "CACHE_KEY_PREFIX": f"bench{secrets.token_hex(4)}",
             "ONECRM_API_URL": emulator.api_url,
@@ -300,6 +301,25 @@ def reset_peak_rss(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (/proc/stat), every core."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / ticks, sum(values) / ticks
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (a gunicorn master and its workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *(int(p) for p in children.read_text().split())] if children.exists() else [pid]
+    total = 0.0
+    for one in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(one)
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
