@@ -194,6 +194,18 @@ def _filters(fields: dict[str, FieldDef], *specs: str | tuple) -> dict[str, Filt
 
 
 ACCOUNT_TYPES = ("Customer", "Supplier", "Partner", "Reseller", "Competitor", "Prospect", "Other")
+# Billing and shipping addresses, as 1CRM's tally objects carry them.
+ADDRESS_FIELDS = tuple(
+    (f"{kind}_address_{part}", "text" if part == "street" else "varchar", label)
+    for kind in ("billing", "shipping")
+    for part, label in (
+        ("street", f"{kind.title()} Street"),
+        ("city", f"{kind.title()} City"),
+        ("state", f"{kind.title()} State"),
+        ("postalcode", f"{kind.title()} Postal Code"),
+        ("country", f"{kind.title()} Country"),
+    )
+)
 SHIPPING_STAGES = ("Pending", "In Preparation", "Partially Shipped", "Shipped", "Delivered")
 QUOTE_STAGES = (
     "Draft",
@@ -323,6 +335,7 @@ def _build() -> dict[str, ModelDef]:
         ("billing_account_id", "ref:Account", "Billing Account"),
         ("billing_contact_id", "ref:Contact", "Billing Contact"),
         ("from_quote_id", "ref:Quote", "From Quote"),
+        *ADDRESS_FIELDS,
     )
     models["Invoice"] = ModelDef(
         "Invoice",
@@ -383,6 +396,7 @@ def _build() -> dict[str, ModelDef]:
         ("shipping_provider", "varchar", "Shipping Provider"),
         ("billing_account_id", "ref:Account", "Billing Account"),
         ("billing_contact_id", "ref:Contact", "Billing Contact"),
+        *ADDRESS_FIELDS,
     )
     models["Quote"] = ModelDef(
         "Quote",

@@ -114,6 +114,13 @@ class Allowlist:
         return Allowlist(MappingProxyType(result))
 
 
+# The billing and shipping addresses printed on an invoice or quote.
+_ADDRESSES = " ".join(
+    f"{kind}_address_{part}"
+    for kind in ("billing", "shipping")
+    for part in ("street", "city", "state", "postalcode", "country")
+)
+
 DEFAULT_ALLOWLIST = Allowlist(
     MappingProxyType(
         {
@@ -121,14 +128,14 @@ DEFAULT_ALLOWLIST = Allowlist(
                 f"{_COMMON} prefix invoice_number full_number invoice_date due_date amount"
                 " amount_due currency_id exchange_rate shipping_stage cancelled terms"
                 " purchase_order_num billing_account_id billing_contact_id from_quote_id"
-                " description",
+                f" description {_ADDRESSES}",
                 {"payments": "Payment", "notes": "Note"},
                 (TALLY, PDF),
             ),
             "Quote": _rule(
                 f"{_COMMON} prefix quote_number full_number quote_stage amount valid_until"
                 " currency_id exchange_rate terms shipping_provider billing_account_id"
-                " billing_contact_id description",
+                f" billing_contact_id description {_ADDRESSES}",
                 {"invoices": "Invoice"},
                 (TALLY, PDF),
             ),

@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.utils.html import escape
 from pypdf import PdfReader
 
 from portal.formatting import CrmLocale, format_money
@@ -249,6 +250,10 @@ def test_detail_shows_the_tally(contact_client, crm_pages, demo):
             assert item["name"].replace("&", "&amp;") in html
     assert f'href="/invoices/{invoice_id}/pdf"' in html
     assert f'href="/invoices/{invoice_id}/pdf?download=1"' in html
+    record = tally["record"]
+    assert record["billing_address_city"], "the demo invoice has a billing address"
+    for part in ("street", "postalcode", "city", "country"):
+        assert escape(record[f"billing_address_{part}"]) in html
 
 
 async def test_pdf_inline_and_download(async_contact_client, crm_pages, demo):
