@@ -196,6 +196,12 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return render_error(request, 403)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the portal's own 403 page, not Django's (which explains the
+    mechanism in detail when DEBUG is on)."""
+    return render_error(request, 403)
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render_error(request, 404)
 

@@ -370,3 +370,26 @@ def test_any_decline_form_on_a_foreign_quote_is_a_404(hostile, crm, world, decid
     assert_clear_page(response, (404,))
     writes = [e for e in crm_log(crm) if e["method"] != "GET" and e["path"].startswith("/data/")]
     assert writes == []
+
+
+def test_state_changes_without_a_csrf_token_or_from_another_origin_are_refused(crm, world):
+    """Every POST (quote decisions, sign-out, the e-mail link form) needs the CSRF token;
+    a cross-site form post with a stolen-looking cookie gets the clear 403 page."""
+    client = Client(enforce_csrf_checks=True)
+    sign_in(client, crm.api_url, demo_contact(world))
+    crm.control("DELETE", "requests")
+    own_quote = world.ids["Quote"]["own"]
+    for url, data in [
+        (f"/quotes/{own_quote}/accept", {}),
+        (f"/quotes/{own_quote}/decline", {"reason": "x"}),
+        ("/logout/", {}),
+        ("/login/email/", {"email": world.a.email}),
+    ]:
+        for headers in ({}, {"Origin": "https://evil.example", "Referer": "https://evil.example/"}):
+            response = client.post(url, data, headers=headers)
+            assert_clear_page(response, (403,))
+            assert "You may not open this page" in response.content.decode()
+            assert "verification failed" not in response.content.decode()
+    writes = [e for e in crm_log(crm) if e["method"] != "GET"]
+    assert writes == []
+    assert client.get("/").status_code == 200, "still signed in: sign-out needed the token"
