@@ -393,3 +393,30 @@ def test_state_changes_without_a_csrf_token_or_from_another_origin_are_refused(c
     writes = [e for e in crm_log(crm) if e["method"] != "GET"]
     assert writes == []
     assert client.get("/").status_code == 200, "still signed in: sign-out needed the token"
+
+
+def test_unexpected_methods_and_oversized_bodies_are_refused_plainly(hostile, crm, world):
+    own_invoice, own_quote = world.ids["Invoice"]["own"], world.ids["Quote"]["own"]
+    for method in ["PUT", "PATCH", "DELETE", "TRACE", "PROPFIND"]:
+        for url in [
+            "/",
+            "/invoices/",
+            f"/invoices/{own_invoice}/pdf",
+            f"/quotes/{own_quote}/accept",
+        ]:
+            response = hostile.generic(method, url)
+            assert response.status_code in {400, 403, 404, 405}, (method, url)
+    # Bodies past Django's limits (2.5 MB, 1,000 fields) are a 400, not a worker busy
+    # parsing them; quote decisions are on so the form is really read.
+    PortalSettings.objects.filter(pk=PortalSettings.SINGLETON_ID).update(quotes_can_decide=True)
+    forget_portal_settings()
+    try:
+        url = f"/quotes/{own_quote}/decline"
+        huge = hostile.post(url, {"reason": "x" * (3 * 1024 * 1024)})
+        assert_clear_page(huge, (400,))
+        many = hostile.post(url, {f"field{i}": "x" for i in range(1500)})
+        assert_clear_page(many, (400,))
+    finally:
+        forget_portal_settings()
+    writes = [e for e in crm_log(crm) if e["method"] != "GET" and e["path"].startswith("/data/")]
+    assert writes == []
