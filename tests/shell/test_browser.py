@@ -4,15 +4,9 @@ with the safe configuration, and a CRM failure inside a widget lands in the aler
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
-import httpx2 as httpx
 import pytest
 
-from tests.emulator_server import ROOT, free_port
+from tests.portal_server import portal_env, start_portal
 
 pytestmark = pytest.mark.browser
 
@@ -21,63 +15,20 @@ STAFF_PASSWORD = "a-staff-password-for-the-browser-test"
 
 @pytest.fixture(scope="module")
 def shell_server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("shell")
-    env = {
-        **os.environ,
-        "DEBUG": "1",
-        "DJANGO_SETTINGS_MODULE": "tests.shell.browser_settings",
-        "PORTAL_DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{data_dir / 'portal.sqlite3'}",
-        "CACHE_URL": "",
-        "ONECRM_API_URL": "http://127.0.0.1:9/1crm/api.php",  # these pages never call it
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    # One Django start-up for both: migrate, then a staff user for the admin test.
-    setup = (
-        "from django.core.management import call_command; "
-        "from django.contrib.auth import get_user_model; "
-        "call_command('migrate', verbosity=0); "
+    env = portal_env(
+        tmp_path_factory.mktemp("shell"),
+        "http://127.0.0.1:9/1crm/api.php",  # these pages never call it
+        DJANGO_SETTINGS_MODULE="tests.shell.browser_settings",
+    )
+    server = start_portal(
+        env,
+        setup="from django.contrib.auth import get_user_model; "
         "get_user_model().objects.create_superuser('staff', 's@example.com', "
-        f"{STAFF_PASSWORD!r})"
+        f"{STAFF_PASSWORD!r})",
     )
-    subprocess.run([*manage, "shell", "-c", setup], env=env, check=True, cwd=ROOT)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.asgi:application",
-            "--worker-class",
-            "asgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the portal exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the portal did not start")
-        time.sleep(0.1)
+    url = server.url
     yield url
-    process.terminate()
-    process.wait(timeout=10)
+    server.stop()
 
 
 @pytest.fixture
