@@ -146,6 +146,8 @@ def content_disposition(name: str) -> str:
     """RFC 6266: an ASCII fallback plus `filename*` in UTF-8 when the name is not ASCII."""
     fallback = name.encode("ascii", "replace").decode().replace("?", "_")
     fallback = fallback.replace("\\", "_").replace('"', "_")
+    # Control characters (CR/LF) cannot go into a header: the exact name is in filename*.
+    fallback = "".join(char if char.isprintable() else "_" for char in fallback)
     header = f'attachment; filename="{fallback}"'
     if fallback != name:
         header += f"; filename*=UTF-8''{quote(name, safe='')}"

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from http.cookies import SimpleCookie
+from urllib.parse import unquote
 
 import pytest
 from django.test import Client, override_settings
@@ -384,3 +385,68 @@ def test_x_forwarded_for_does_not_change_the_recorded_ip(client, crm, world):
             "/login/oauth/", {"next": "/"}, headers={"X-Forwarded-Host": "evil.example"}
         )
         assert "evil.example" not in response["Location"]
+
+
+# --- a hostile file from the CRM ----------------------------------------------------------
+
+NASTY_NAME = 'inv\r\noice"; filename=evil.exe <script>\u202egpj.html'
+
+
+def crm_document(crm, account_id: str, name: str, mimetype: str, content: bytes) -> str:
+    """A document with a hostile name and type, linked to the account, as staff could
+    upload it into the CRM (the portal must not trust the CRM's names and types)."""
+    import base64
+
+    import httpx2 as httpx
+
+    from tests.pages.conftest import staff_token
+
+    auth = {"Authorization": f"Bearer {staff_token(crm.api_url)}"}
+    upload = httpx.post(
+        f"{crm.api_url}/files/upload/base64",
+        headers=auth,
+        timeout=10,
+        json={"filename": name, "mimetype": mimetype, "data": base64.b64encode(content).decode()},
+    )
+    upload.raise_for_status()
+    created = httpx.post(
+        f"{crm.api_url}/data/Document",
+        headers=auth,
+        timeout=10,
+        json={"data": {"document_name": "Hostile <b>file</b>", "filename": upload.json()["id"]}},
+    )
+    created.raise_for_status()
+    document_id = created.json()["id"]
+    link = httpx.post(
+        f"{crm.api_url}/data/Account/{account_id}/documents",
+        headers=auth,
+        timeout=10,
+        json={"records": [document_id]},
+    )
+    link.raise_for_status()
+    return document_id
+
+
+def test_a_hostile_file_name_and_type_from_the_crm_stay_inert(contact_client, crm, world):
+    document = crm_document(
+        crm, world.a.account_id, NASTY_NAME, "text/html", b"<script>alert(document.cookie)</script>"
+    )
+    page = contact_client.get(f"/documents/{document}/")
+    assert page.status_code == 200
+    assert "<script>alert" not in page.content.decode()
+    assert "<b>file</b>" not in page.content.decode()
+    for url in [f"/documents/{document}/download", f"/documents/{document}/download?inline=1"]:
+        response = contact_client.get(url)
+        assert response.status_code == 200
+        response.close()
+        disposition = response["Content-Disposition"]
+        assert disposition.startswith("attachment; filename=")  # never inline HTML
+        assert "\r" not in disposition and "\n" not in disposition
+        # One quoted ASCII fallback, one percent-encoded exact name: nothing to break out of.
+        assert re.fullmatch(
+            r"attachment; filename=\"[A-Za-z0-9._ ()+-]*\"; filename\*=UTF-8''[A-Za-z0-9%._~-]+",
+            disposition,
+        ), disposition
+        assert "\u202e" not in unquote(disposition) and "<" not in unquote(disposition)
+        assert "sandbox" in csp_directives(response["Content-Security-Policy"])
+        assert response["X-Content-Type-Options"] == "nosniff"
