@@ -427,10 +427,28 @@ def crm_document(crm, account_id: str, name: str, mimetype: str, content: bytes)
     return document_id
 
 
-def test_a_hostile_file_name_and_type_from_the_crm_stay_inert(contact_client, crm, world):
+@pytest.fixture
+def delete_afterwards(crm):
+    """Documents this test adds to the shared emulator are removed again."""
+    import httpx2 as httpx
+
+    from tests.pages.conftest import staff_token
+
+    created: list[str] = []
+    yield created
+    auth = {"Authorization": f"Bearer {staff_token(crm.api_url)}"}
+    for document_id in created:
+        reply = httpx.delete(f"{crm.api_url}/data/Document/{document_id}", headers=auth, timeout=10)
+        assert reply.status_code == 200, reply.text
+
+
+def test_a_hostile_file_name_and_type_from_the_crm_stay_inert(
+    contact_client, crm, world, delete_afterwards
+):
     document = crm_document(
         crm, world.a.account_id, NASTY_NAME, "text/html", b"<script>alert(document.cookie)</script>"
     )
+    delete_afterwards.append(document)
     page = contact_client.get(f"/documents/{document}/")
     assert page.status_code == 200
     assert "<script>alert" not in page.content.decode()
