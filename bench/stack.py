@@ -32,10 +32,13 @@ from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
-from tests.emulator_server import ROOT, EmulatorServer, free_port, start_emulator
+from tests.emulator_server import ADMIN_TOKEN, ROOT, EmulatorServer, free_port
 from tests.signin.crm_signin import DemoContact, authorize_at_crm, demo_contacts
 
 LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432"
+# The emulator serves one request per thread: 32 downloads must not take every thread
+# the dashboard's calls need (a real CRM serves far more at once).
+EMULATOR_THREADS = 96
 LOCAL_REDIS = "redis://127.0.0.1:6379/14"
 
 
@@ -43,6 +46,36 @@ def _answers(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
     return False
+
+
+def start_bench_emulator(data_dir: Path, threads: int = EMULATOR_THREADS) -> EmulatorServer:
+    """tests.emulator_server.start_emulator, with enough threads for the downloads."""
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "PORTAL_DATA_DIR": str(data_dir),
+        "EMULATOR_DATABASE_URL": f"sqlite:///{data_dir / 'emulator.sqlite3'}",
+        "EMULATOR_ADMIN_TOKEN": ADMIN_TOKEN,
+        "EMULATOR_ALLOW_HTTP": "1",
+        "EMULATOR_QUIET": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "seed_emulator", "--reset"], env=env, check=True, cwd=ROOT)
+    port = free_port()
+    command = [*manage, "run_emulator", "--port", str(port), "--threads", str(threads)]
+    server = EmulatorServer(port, subprocess.Popen(command, env=env, cwd=ROOT), env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the emulator exited with code {server.process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{server.api_url}/version", timeout=1).status_code == 200:
+                return server
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError("the emulator did not answer /version within 60 seconds")
 
 
 @dataclass
@@ -239,7 +272,7 @@ def running_stack(workers: int = 2, db: str = "auto", contacts: int = 8) -> Iter
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         root = Path(tmp)
         print("seeding and starting the emulator ...", flush=True)
-        emulator = start_emulator(root / "emulator")
+        emulator = start_bench_emulator(root / "emulator")
         services = pick_services(root, db)
         portal = None
         try:
