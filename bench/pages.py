@@ -219,7 +219,9 @@ async def measure_case(
     return result
 
 
-async def run_pages(stack: Stack, rounds: int = ROUNDS) -> dict[str, Any]:
+async def run_pages(stack: Stack, rounds: int = ROUNDS, latency_ms: int = 0) -> dict[str, Any]:
+    """latency_ms > 0: every CRM call answers that much later, for the portal and for the
+    direct replay alike (a CRM across a network rather than on loopback)."""
     stack.emulator.reset_controls()
     session = pick_session(stack)
     direct = DirectReplay(stack, session)
@@ -236,9 +238,13 @@ async def run_pages(stack: Stack, rounds: int = ROUNDS) -> dict[str, Any]:
                 case.calls = await page_calls(stack, client, case.path)
                 if not case.calls:
                     raise RuntimeError(f"{case.path} made no CRM call: nothing to compare")
+            if latency_ms:
+                latency = {"path": "^/", "kind": "latency", "ms": latency_ms}
+                stack.emulator.control("POST", "faults", json=latency)
             for case in cases:
                 results[case.name] = await measure_case(stack, client, direct, case, rounds)
     finally:
+        stack.emulator.reset_controls()
         await direct.aclose()
     return results
 

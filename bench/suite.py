@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.downloads import DOWNLOADS, print_downloads, run_downloads
-from bench.load import SECONDS, print_load, run_load
+from bench.load import LATENCY_MS, SECONDS, print_load, run_load
 from bench.pages import ROUNDS, print_pages, run_pages
 from bench.stack import running_stack
 from tests.emulator_server import ROOT
@@ -92,6 +92,12 @@ async def run(args: argparse.Namespace, parts: list[str]) -> dict[str, Any]:
             print("pages: portal vs the same CRM calls made directly ...", flush=True)
             results["pages"] = await run_pages(stack, args.rounds)
             print_pages(results["pages"])
+            print(f"\nthe same, every CRM call {LATENCY_MS} ms late (a CRM across a network):")
+            results["pages_with_latency"] = await run_pages(
+                stack, max(args.rounds // 3, 20), latency_ms=LATENCY_MS
+            )
+            results["pages_with_latency_ms"] = LATENCY_MS
+            print_pages(results["pages_with_latency"])
         if "load" in parts:
             print("\nload: 1, 16 and 64 clients ...", flush=True)
             results["load"] = await run_load(stack, args.seconds)
