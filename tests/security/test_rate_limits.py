@@ -11,7 +11,7 @@ from portal.signin import ratelimit
 from tests.pages.conftest import DemoContact, sign_in
 from tests.security.conftest import World, crm_log
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 LIMIT = 3
 
