@@ -9,6 +9,7 @@ Browser tests are marked `browser`; the session's Chromium is tests/conftest.py'
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,11 @@ from tests.pages.conftest import demo  # noqa: F401 (the demo people, shared wit
 from tests.portal_server import PortalServer, portal_env, start_portal
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Test runs write screenshots to an ignored folder; refresh the README's copies with
+# PORTAL_SCREENSHOTS=docs/screenshots uv run pytest -m browser
+SCREENSHOTS = Path(
+    os.environ.get("PORTAL_SCREENSHOTS", ROOT / "tests" / "artifacts" / "screenshots")
+)
 
 
 @pytest.fixture(scope="session")
