@@ -5,28 +5,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
 
-import httpx2 as httpx
+from tests.emulator_server import EmulatorServer
+from tests.portal_server import PortalServer, run_manage, start_portal
 
-from tests.emulator_server import ROOT, EmulatorServer, free_port
-
-
-@dataclass
-class PortalProcess:
-    url: str
-    process: subprocess.Popen
-    env: dict[str, str] = field(repr=False)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+# The scale-out test's name for a portal process.
+PortalProcess = PortalServer
 
 
 def shared_env(database_url: str, cache_url: str, emulator: EmulatorServer) -> dict[str, str]:
@@ -62,47 +46,12 @@ def shared_env(database_url: str, cache_url: str, emulator: EmulatorServer) -> d
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env,
-        check=True,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
+    run_manage(env, *args)
 
 
-def start_portals(env: dict[str, str], count: int) -> list[PortalProcess]:
-    """Start `count` gunicorn masters (one ASGI worker each) on their own ports."""
-    portals = []
-    for _ in range(count):
-        port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.asgi:application",
-            "--worker-class",
-            "asgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ]
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-        portals.append(PortalProcess(f"http://127.0.0.1:{port}", process, env))
-    deadline = time.monotonic() + 30
+def start_portals(env: dict[str, str], count: int) -> list[PortalServer]:
+    """Start `count` gunicorn masters (one ASGI worker each) on their own ports, at once."""
+    portals = [start_portal(env, migrate=False, wait=False) for _ in range(count)]
     for portal in portals:
-        while True:
-            if portal.process.poll() is not None:
-                raise RuntimeError(f"a portal exited with code {portal.process.returncode}")
-            try:
-                if httpx.get(f"{portal.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("a portal did not answer /healthz within 30 seconds")
-            time.sleep(0.1)
+        portal.wait_until_ready()
     return portals
