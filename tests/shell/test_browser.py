@@ -14,7 +14,7 @@ STAFF_PASSWORD = "a-staff-password-for-the-browser-test"
 
 
 @pytest.fixture(scope="module")
-def shell_server(tmp_path_factory):
+def shell_portal(tmp_path_factory):
     env = portal_env(
         tmp_path_factory.mktemp("shell"),
         "http://127.0.0.1:9/1crm/api.php",  # these pages never call it
@@ -26,9 +26,13 @@ def shell_server(tmp_path_factory):
         "get_user_model().objects.create_superuser('staff', 's@example.com', "
         f"{STAFF_PASSWORD!r})",
     )
-    url = server.url
-    yield url
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def shell_server(shell_portal) -> str:
+    return shell_portal.url
 
 
 @pytest.fixture
@@ -142,3 +146,42 @@ def test_admin_pages_run_under_the_csp_without_unsafe_inline(page, shell_server)
     # The admin's own scripts ran (the CSP let them load).
     page.goto(f"{shell_server}/admin/portal/portalsettings/1/change/")
     assert page.evaluate("typeof django !== 'undefined' && typeof django.jQuery === 'function'")
+
+
+ACTIVITY = [
+    ("sign_in", "", ""),
+    ("pdf_download", "Invoice", "4f0c1a2e-7d1b-4c55-9a61-3b2d8e9f0a11"),
+    ("document_download", "Document", "9b7e2c41-1f3a-4d2e-8c5b-6a0f1e2d3c4b"),
+    ("quote_accepted", "Quote", "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f"),
+    ("sign_in_failed", "", ""),
+    ("sign_out", "", ""),
+]
+
+
+def test_staff_pages_look_right_at_desktop_width(chromium, shell_portal, shell_server):
+    """Screenshots of the settings page and the activity log (the README shows them)."""
+    from tests.browser.conftest import SCREENSHOTS
+
+    events = "; ".join(
+        "ActivityEvent.objects.create(kind={!r}, contact_id='e0d7c00c-063e-4691-8d25-774df0efda09',"
+        " record_model={!r}, record_id={!r}, ip='203.0.113.7', user_agent='Mozilla/5.0')".format(
+            *event
+        )
+        for event in ACTIVITY
+    )
+    shell_portal.manage("shell", "-c", f"from portal.models import ActivityEvent; {events}")
+    context = chromium.new_context(viewport={"width": 1600, "height": 900})
+    page = context.new_page()
+    page.goto(f"{shell_server}/admin/login/?next=/admin/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{shell_server}/admin/")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{shell_server}/admin/portal/portalsettings/1/change/")
+    assert page.locator("#id_primary_color").is_visible()
+    page.screenshot(path=SCREENSHOTS / "staff-settings.png", full_page=True)
+    page.goto(f"{shell_server}/admin/portal/activityevent/")
+    assert page.locator("#result_list tbody tr").count() == len(ACTIVITY)
+    page.screenshot(path=SCREENSHOTS / "staff-activity.png", full_page=True)
+    context.close()
