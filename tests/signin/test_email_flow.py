@@ -92,3 +92,25 @@ def test_link_requests_are_rate_limited_per_address(client, contact):
     answers = [ask_for_link(Client(), contact.email).status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
     assert len(mail.outbox) == 3
+
+
+def test_no_token_in_any_response_header_cookie_or_log_of_the_link_flow(client, contact, caplog):
+    import logging
+
+    from crm_gateway import credentials
+
+    caplog.set_level(logging.DEBUG)
+    pages = [ask_for_link(client, contact.email)]
+    link = link_in_mail()
+    pages += [client.get(link), client.post(link), client.get("/login/")]
+    minted = [tokens.access_token for tokens in credentials._process_tokens.values()]
+    assert minted, "signing in minted a /portal/auth token (and the staff token)"
+    link_token = link.rstrip("/").rsplit("/", 1)[1]
+    for secret in [*minted, "demo-portal-secret"]:
+        for page in pages:
+            assert secret not in page.content.decode()
+            assert all(secret not in value for value in page.headers.values())
+        assert all(secret not in morsel.value for morsel in client.cookies.values())
+        assert secret not in caplog.text
+    # The link's own token is in the e-mail and its URL, never in a log line.
+    assert link_token not in caplog.text
