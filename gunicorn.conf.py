@@ -18,3 +18,5 @@ keepalive = 5
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"
+# Sign-in links and OAuth codes are in URLs: the access log leaves them out.
+logger_class = "portal.access_log.RedactingLogger"
