@@ -24,6 +24,23 @@ CHROMIUM_ARGS = [
 ]
 
 
+def close_response(response) -> None:
+    """Close a streamed response without closing the test's database connection.
+
+    Django's request_finished signal closes database connections; its test client turns
+    that off around the requests it makes, but not when a test closes a stream itself,
+    and on PostgreSQL the test's transaction would then be gone.
+    """
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+
+
 def missing(reason: str) -> None:
     """Skip (newcomer's machine) or fail (CI) when a real part is not available."""
     if REQUIRE_ALL:

@@ -17,6 +17,7 @@ import time
 import pytest
 from django.test import Client
 
+from tests.conftest import close_response
 from tests.pages.conftest import sign_in
 from tests.security.conftest import World
 from tests.security.test_headers import demo_contact
@@ -113,7 +114,7 @@ def test_every_page_shows_the_friendly_error_within_the_deadline(faulty, crm, wo
         response = faulty.get(url_of(page, world))
         elapsed = time.monotonic() - started
         if response.streaming:
-            response.close()  # the upstream stream is closed with it
+            close_response(response)  # the upstream stream is closed with it
             if page in DOWNLOADS and kind in MID_BODY:
                 continue  # headers were sent before the fault: cut, see test_downloads_asgi
             if page in DOWNLOADS and kind in WRONG_BODY and "pdf" not in page:

@@ -20,6 +20,7 @@ import pytest
 from django.test import Client, override_settings
 
 from portal.models import ActivityEvent
+from tests.conftest import close_response
 from tests.pages.conftest import DemoContact, sign_in
 from tests.security.conftest import World, sign_in_via_crm
 from tests.signin.crm_signin import CALLBACK, authorize_at_crm, query_of, register_test_redirect_uri
@@ -456,7 +457,7 @@ def test_a_hostile_file_name_and_type_from_the_crm_stay_inert(
     for url in [f"/documents/{document}/download", f"/documents/{document}/download?inline=1"]:
         response = contact_client.get(url)
         assert response.status_code == 200
-        response.close()
+        close_response(response)
         disposition = response["Content-Disposition"]
         assert disposition.startswith("attachment; filename=")  # never inline HTML
         assert "\r" not in disposition and "\n" not in disposition

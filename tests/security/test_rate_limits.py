@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from portal.signin import ratelimit
+from tests.conftest import close_response
 from tests.pages.conftest import DemoContact, sign_in
 from tests.security.conftest import World, crm_log
 
@@ -35,7 +36,7 @@ def signed_in(crm, person, settings) -> Client:
 def printed(client: Client, url: str) -> int:
     response = client.get(url)
     if response.streaming:
-        response.close()  # the upstream PDF stream is closed with the response
+        close_response(response)  # the upstream PDF stream is closed with it
     return response.status_code
 
 
