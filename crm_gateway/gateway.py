@@ -478,21 +478,23 @@ async def find_contacts_by_email(email: str) -> list[Contact]:
     ]
 
 
-async def exchange_authorization_code(code: str, redirect_uri: str) -> TokenSet:
-    """The contact OAuth flow's last step: `authorization_code` on /auth/contact/access_token."""
+async def exchange_authorization_code(
+    code: str, redirect_uri: str, code_verifier: str | None = None
+) -> TokenSet:
+    """The contact OAuth flow's last step: `authorization_code` on /auth/contact/access_token,
+    with the PKCE verifier when the authorization request sent a challenge."""
     path = "/auth/contact/access_token"
+    body = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": settings.ONECRM_CLIENT_ID,
+        "client_secret": settings.ONECRM_CLIENT_SECRET,
+    }
+    if code_verifier:
+        body["code_verifier"] = code_verifier
     try:
-        reply = await call_json(
-            "POST",
-            path,
-            json={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "client_id": settings.ONECRM_CLIENT_ID,
-                "client_secret": settings.ONECRM_CLIENT_SECRET,
-            },
-        )
+        reply = await call_json("POST", path, json=body)
     except (errors.BadRequest, errors.Unauthorized) as exc:
         raise errors.ReauthenticationRequired(
             "the sign-in code was refused",

@@ -28,9 +28,7 @@ from django.utils.cache import patch_vary_headers
 from crm_gateway import errors
 from crm_gateway.credentials import (
     ContactCredential,
-    Credential,
     TokenSet,
-    portal_token_credential,
     staff_credential,
 )
 from crm_gateway.gateway import ContactGateway, meta_locale
@@ -175,17 +173,6 @@ async def bounded_gather[T](coroutines: Iterable[Awaitable[T]], limit: int = 8) 
 # --- Quote decisions ---------------------------------------------------------------------
 
 
-def _data_credential(gateway: ContactGateway) -> Credential:
-    mode = gateway.data_access
-    if mode == "staff":
-        return staff_credential()
-    if mode == "portal_auth":
-        return portal_token_credential(gateway.scope.contact_id)
-    if gateway.scope.credential is None:
-        raise errors.ReauthenticationRequired("no contact token in this session")
-    return gateway.scope.credential
-
-
 async def _write(
     gateway: ContactGateway, method: str, path: str, body: dict[str, Any]
 ) -> dict[str, Any]:
@@ -193,7 +180,7 @@ async def _write(
 
     Only called for a record the gateway checked for this contact (see decide_quote).
     """
-    credential = _data_credential(gateway)
+    credential = gateway.data_credential()
     if credential.kind != "staff":
         try:
             return await call_json(method, path, credential=credential, json=body)

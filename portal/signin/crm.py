@@ -14,6 +14,7 @@ from crm_gateway.credentials import (
     portal_token_credential,
     staff_credential,
 )
+from crm_gateway.gateway import exchange_authorization_code, find_contacts_by_email
 from crm_gateway.rest import api_path, call_json
 
 logger = logging.getLogger(__name__)
@@ -60,19 +61,8 @@ def _identity(record: dict[str, Any], contact_id: str = "") -> Identity:
 
 async def exchange_code(code: str, redirect_uri: str, code_verifier: str) -> dict:
     """Trade the authorization code (and the PKCE verifier) for the contact's tokens."""
-    reply = await call_json(
-        "POST",
-        "/auth/contact/access_token",
-        form={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": code_verifier,
-            "client_id": settings.ONECRM_CLIENT_ID,
-            "client_secret": settings.ONECRM_CLIENT_SECRET,
-        },
-    )
-    return TokenSet.from_reply(reply, path="/auth/contact/access_token").as_dict()
+    tokens = await exchange_authorization_code(code, redirect_uri, code_verifier)
+    return tokens.as_dict()
 
 
 async def read_identity(tokens: dict) -> Identity:
@@ -114,35 +104,24 @@ async def get_contact_identity(contact_id: str) -> Identity | None:
 
 
 async def find_contact_by_email(email: str) -> Identity | None:
-    """The one contact whose e-mail is exactly this address, or None.
-
-    `filters[any_email]` also matches parts of addresses, so the match is checked here;
-    two contacts sharing an address are refused rather than guessed between.
-    """
-    reply = await call_json(
-        "GET",
-        "/data/Contact",
-        credential=staff_credential(),
-        params=[
-            ("filters[any_email]", email),
-            *(("fields[]", field) for field in CONTACT_FIELDS),
-            ("limit", "20"),
-        ],
-    )
-    records = reply.get("records")
-    if not isinstance(records, list):
-        raise errors.BadReply("the contact list has no records", status=200)
-    wanted = email.strip().casefold()
-
-    def addresses(record: dict) -> set[str]:
-        return {str(record.get(key) or "").strip().casefold() for key in ("email1", "email2")}
-
-    matches = [r for r in records if isinstance(r, dict) and wanted in addresses(r)]
+    """The one contact whose e-mail is exactly this address, or None: two contacts
+    sharing an address are refused rather than guessed between."""
+    matches = await find_contacts_by_email(email)
     if len(matches) != 1:
         if len(matches) > 1:
             logger.warning("e-mail sign-in refused: %d contacts share one address", len(matches))
         return None
-    return _identity(matches[0])
+    contact = matches[0]
+    return _identity(
+        {
+            "id": contact.id,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "email1": contact.email1,
+            "primary_account_id": contact.primary_account_id,
+            "portal_active": contact.portal_active,
+        }
+    )
 
 
 async def data_credential(identity: Identity, oauth_tokens: dict | None) -> tuple[str, dict]:
