@@ -14,7 +14,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 
 from crm_emulator import access, auth, control, files, oauth, schema, store, tallies, webhooks
 from crm_emulator.errors import ApiError
-from crm_emulator.filtering import build_predicates, parse_order, sort_records, text_predicate
+from crm_emulator.filtering import (
+    DATE_OPERATORS,
+    build_predicates,
+    parse_order,
+    sort_records,
+    text_predicate,
+)
 from crm_emulator.query import int_param, list_param, map_param, parse_query, scalar
 
 VERSION = "8.6.2"
@@ -262,23 +268,7 @@ def meta_fields(request: HttpRequest, model: str) -> JsonResponse:
         if flt.kind == "ref_id":
             entry["bean_name"] = flt.ref_model
         if flt.kind == "date":
-            entry["operators"] = sorted(
-                [
-                    "on_date",
-                    "not_on_date",
-                    "before_date",
-                    "after_date",
-                    "between_dates",
-                    "empty",
-                    "not_empty",
-                    "yesterday",
-                    "today",
-                    "tomorrow",
-                    "period_prev",
-                    "period_current",
-                    "period_next",
-                ]
-            )
+            entry["operators"] = sorted(DATE_OPERATORS)
         if flt.kind == "exact":
             options = definition.fields[flt.fields[0]].options
             if options:
