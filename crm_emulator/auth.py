@@ -28,7 +28,6 @@ from crm_emulator import store
 from crm_emulator.errors import ApiError
 from crm_emulator.models import ApiClient, Credential
 
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - the documented demo credential
 HASH_ITERATIONS = 1000
 ISSUER_KINDS = ("staff", "user", "contact_oauth", "portal")
 

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections, transaction
 
 from crm_emulator import auth, files, store
-from crm_emulator.demo_data import LARGE_DOCUMENT, build_demo_data
+from crm_emulator.demo_data import DEMO_PASSWORD, LARGE_DOCUMENT, build_demo_data
 from crm_emulator.models import ApiClient, Credential, Link, Record, State, StoredFile
 from crm_emulator.router import EMULATOR_DB
 
@@ -122,14 +122,14 @@ def seed(data) -> dict[str, int]:
                 )
             )
     Link.objects.bulk_create(links, batch_size=500, ignore_conflicts=True)
-    password_hash = auth.hash_password(auth.DEMO_PASSWORD)
+    password_hash = auth.hash_password(DEMO_PASSWORD)
     credentials = [
         Credential(
             realm="user",
             login=u.user_name.lower(),
             record_id=u.id,
             password_hash=auth.hash_password(u.password)
-            if u.password != auth.DEMO_PASSWORD
+            if u.password != DEMO_PASSWORD
             else password_hash,
         )
         for u in data.users

@@ -18,7 +18,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-DEMO_PASSWORD = "demo-password"  # noqa: S105  (the emulator's fixed, documented demo password)
+from crm_emulator.demo_data import DEMO_PASSWORD
+
 DEMO_CLIENT_ID = "demo-portal"
 DEMO_CLIENT_SECRET = "demo-portal-secret"  # noqa: S105
 
