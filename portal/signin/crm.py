@@ -143,7 +143,7 @@ async def data_credential(identity: Identity, oauth_tokens: dict | None) -> tupl
     return "portal_auth", {}
 
 
-async def account_name(identity: Identity, data_access: str, tokens: dict) -> str:
+async def account_name(identity: Identity) -> str:
     """The contact's account name for the page header (from the CRM, not stored by us)."""
     if not identity.account_id:
         return ""

@@ -126,7 +126,7 @@ async def _sign_in(
         )
     try:
         data_access, tokens = await crm.data_credential(identity, oauth_tokens)
-        account_name = await crm.account_name(identity, data_access, tokens)
+        account_name = await crm.account_name(identity)
     except CrmError as error:
         return await _crm_failed(request, error, "the contact's data credential failed")
     contact = SignedInContact(
