@@ -36,6 +36,7 @@ from crm_gateway.errors import (
 from crm_gateway.gateway import (
     ContactGateway,
     exchange_authorization_code,
+    exchange_user_authorization_code,
     find_contacts_by_email,
     me,
     meta_fields,
@@ -114,6 +115,7 @@ __all__ = [
     "Unauthorized",
     "Version",
     "exchange_authorization_code",
+    "exchange_user_authorization_code",
     "find_contacts_by_email",
     "me",
     "meta_fields",

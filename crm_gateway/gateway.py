@@ -507,10 +507,39 @@ async def exchange_authorization_code(
     return TokenSet.from_reply(reply, path=path)
 
 
+async def exchange_user_authorization_code(
+    code: str, redirect_uri: str, code_verifier: str
+) -> TokenSet:
+    """The staff sign-in's last step: `authorization_code` (with PKCE) on
+    /auth/user/access_token, for a CRM *user*. The tokens only ask /me who it is."""
+    path = "/auth/user/access_token"
+    body = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": settings.ONECRM_CLIENT_ID,
+        "client_secret": settings.ONECRM_CLIENT_SECRET,
+        "code_verifier": code_verifier,
+    }
+    try:
+        reply = await call_json("POST", path, json=body)
+    except (errors.BadRequest, errors.Unauthorized) as exc:
+        raise errors.ReauthenticationRequired(
+            "the sign-in code was refused",
+            method="POST",
+            path=path,
+            error=exc.error,
+            crm_message=exc.message,
+            status=exc.status,
+        ) from None
+    return TokenSet.from_reply(reply, path=path)
+
+
 __all__ = [
     "ContactGateway",
     "DocumentRevision",
     "exchange_authorization_code",
+    "exchange_user_authorization_code",
     "find_contacts_by_email",
     "me",
     "meta_fields",

@@ -31,6 +31,7 @@ from portal.models import (
     PortalSettings,
     SettingsChange,
     SignInLink,
+    StaffCrmLink,
 )
 
 logger = logging.getLogger(__name__)
@@ -557,3 +558,15 @@ class ActivityEventAdmin(ReadOnlyAdmin):
     search_fields = ["=contact_id", "=record_id"]
     date_hierarchy = "at"
     list_per_page = 100
+
+
+@admin.register(StaffCrmLink)
+class StaffCrmLinkAdmin(ReadOnlyAdmin):
+    """Who may sign in with which 1CRM user. Staff link their own (*Your sign-in*); here a
+    superuser sees them all and may remove one (someone who left, a mistaken link)."""
+
+    list_display = ["user", "crm_user_name", "crm_user_id", "linked_at"]
+    search_fields = ["=crm_user_id", "user__username"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class PortalConfig(AppConfig):
@@ -10,3 +11,10 @@ class PortalConfig(AppConfig):
         from portal.async_middleware import run_hooks_on_loop
 
         run_hooks_on_loop()
+
+
+class PortalAdminConfig(admin_apps.AdminConfig):
+    """The Django admin, with the portal's own site (portal/admin_site.py)."""
+
+    default = False  # `portal` in INSTALLED_APPS still means PortalConfig
+    default_site = "portal.admin_site.PortalAdminSite"

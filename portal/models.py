@@ -282,3 +282,29 @@ class ActivityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.contact_id} {self.at:%Y-%m-%d %H:%M}"
+
+
+class StaffCrmLink(models.Model):
+    """A staff member's own 1CRM user, linked by them while signed in with their password.
+
+    The only way a CRM user reaches the admin (portal/staff_oauth.py): by this id, never
+    by e-mail address, which a CRM user may be able to change in the CRM.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="crm_link",
+        verbose_name=_("staff user"),
+    )
+    crm_user_id = models.CharField(_("1CRM user id"), max_length=64, unique=True)
+    crm_user_name = models.CharField(_("1CRM user name"), max_length=150, blank=True, default="")
+    linked_at = models.DateTimeField(_("linked"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("link to a 1CRM user")
+        verbose_name_plural = _("links to 1CRM users")
+        ordering = ["-linked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.crm_user_name or self.crm_user_id} → {self.user_id}"

@@ -80,7 +80,8 @@ ONECRM_MAX_CONNECTIONS = env_int("ONECRM_MAX_CONNECTIONS", 100)
 
 # --- Django
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin, with the portal's own site (portal/admin_site.py).
+    "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -265,6 +266,12 @@ else:
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "portal@localhost")
 
 LOGIN_URL = "/login/"
+
+# --- Staff sign-in to the admin (docs/portal-shell.md, "Staff").
+# Staff may sign in with their 1CRM user, once they linked it themselves; off by default.
+STAFF_ONECRM_SIGNIN = env_bool("STAFF_ONECRM_SIGNIN")
+# If set, only CRM users with one of these roles (/me's `role`) may sign in that way.
+STAFF_ONECRM_ROLES = [role.lower() for role in env_list("STAFF_ONECRM_ROLES")]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -12,8 +12,10 @@ handler500 = errors.server_error
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # Staff sign in with their 1CRM user account (before the admin, which would 404 these).
+    # Staff sign in with their linked 1CRM user (before the admin, which would 404 these);
+    # each answers 404 unless STAFF_ONECRM_SIGNIN is on.
     path("admin/oauth/start/", staff_oauth.start, name="staff-oauth-start"),
+    path("admin/oauth/link/", staff_oauth.link, name="staff-oauth-link"),
     path("admin/oauth/callback/", staff_oauth.callback, name="staff-oauth-callback"),
     path("admin/", admin.site.urls),
     # Branding from the staff-edited settings; ?v=<revision> makes them cacheable for good.

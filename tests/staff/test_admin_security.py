@@ -19,6 +19,8 @@ ADMIN_PAGES = [
     "/admin/portal/activityevent/",
     "/admin/portal/signinlink/",
     "/admin/portal/settingschange/",
+    "/admin/portal/staffcrmlink/",
+    "/admin/my-sign-in/",
 ]
 
 
