@@ -89,6 +89,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    # TOTP for staff (portal/staff_login.py), and one-time backup codes: a superuser locked
+    # out by ADMIN_REQUIRE_2FA gets one with `manage.py addstatictoken <username>`.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "portal",
     "crm_gateway",
     "crm_emulator",
@@ -105,6 +110,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the staff member's TOTP.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -272,6 +279,15 @@ LOGIN_URL = "/login/"
 STAFF_ONECRM_SIGNIN = env_bool("STAFF_ONECRM_SIGNIN")
 # If set, only CRM users with one of these roles (/me's `role`) may sign in that way.
 STAFF_ONECRM_ROLES = [role.lower() for role in env_list("STAFF_ONECRM_ROLES")]
+# Superusers must sign in with a one-time code (TOTP) as well as their password.
+ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA")
+# The admin login refuses more attempts for 15 minutes once a user name, or an address,
+# has failed this many times.
+ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5)
+ADMIN_LOGIN_MAX_FAILURES_PER_IP = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 20)
+OTP_TOTP_ISSUER = "1CRM portal"  # the account's name in the staff member's authenticator app
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin's device pages never show a TOTP key
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -22,6 +22,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from asgiref.sync import sync_to_async
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.conf import settings
 from django.contrib import admin, messages
@@ -37,6 +38,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm_gateway import ContactCredential, CrmError, Me, exchange_user_authorization_code, me
 from portal.models import StaffCrmLink
+from portal.staff_login import needs_second_factor
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +192,13 @@ async def _sign_in(request: HttpRequest, pending: dict, identity: Me) -> HttpRes
     allowed_roles = settings.STAFF_ONECRM_ROLES
     if allowed_roles and (identity.role or "").lower() not in allowed_roles:
         return _refuse(request, f"CRM user {identity.record_id} has the role {identity.role!r}")
+    if await sync_to_async(needs_second_factor)(user):
+        # The CRM is one factor; the admin's own login form asks for the one-time code.
+        return _refuse(
+            request,
+            f"staff user {user.pk} needs a one-time code",
+            _("Your account needs a one-time code: sign in with your password and code."),
+        )
     await alogin(request, user, backend="django.contrib.auth.backends.ModelBackend")
     await request.session.aset(SIGNED_IN_WITH_CRM_KEY, True)
     logger.info("staff user %s signed in with the CRM", user.pk)

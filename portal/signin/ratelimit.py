@@ -44,6 +44,23 @@ async def allow(limit: Limit, subject: str) -> bool:
     return hits <= limit.max_hits
 
 
+def used_up(limit: Limit, subject: str) -> bool:
+    """Whether the subject has used up its window, without counting a hit (sync: for the
+    admin's login form, which counts failures only)."""
+    return int(cache.get(_key(limit, subject)) or 0) >= limit.max_hits
+
+
+def count_hit(limit: Limit, subject: str) -> None:
+    """Count one hit (sync), as `allow` does."""
+    key = _key(limit, subject)
+    if cache.add(key, 1, timeout=limit.window_seconds + 1):
+        return
+    try:
+        cache.incr(key)
+    except ValueError:  # the key expired between add() and incr()
+        cache.set(key, 1, timeout=limit.window_seconds + 1)
+
+
 def client_ip(request) -> str:
     """The peer address. X-Forwarded-For is not trusted here: gunicorn's
     FORWARDED_ALLOW_IPS decides which proxy may rewrite REMOTE_ADDR."""

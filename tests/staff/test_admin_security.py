@@ -21,6 +21,8 @@ ADMIN_PAGES = [
     "/admin/portal/settingschange/",
     "/admin/portal/staffcrmlink/",
     "/admin/my-sign-in/",
+    "/admin/otp_totp/totpdevice/",
+    "/admin/otp_static/staticdevice/",
 ]
 
 

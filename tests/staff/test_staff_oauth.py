@@ -135,6 +135,29 @@ def test_a_crm_role_may_be_required(client, crm_client, ada, settings):
     assert signed_in_user_id(client) == str(ada.pk)
 
 
+def test_a_staff_member_with_an_authenticator_app_signs_in_with_password_and_code(
+    client, crm_client, ada
+):
+    """The CRM is one factor: a session from it alone would skip the one-time code."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.create(user=ada, name="phone", confirmed=True)
+    StaffCrmLink.objects.create(user=ada, crm_user_id=CRM_ADMIN_ID)
+    response = sign_in_at_the_crm(client)
+    assert response["Location"] == "/admin/login/"
+    assert signed_in_user_id(client) is None
+
+
+def test_a_superuser_required_to_use_a_code_cannot_skip_it_with_the_crm(
+    client, crm_client, settings
+):
+    settings.ADMIN_REQUIRE_2FA = True
+    root = get_user_model().objects.create_superuser("root", password="x-9876543")
+    StaffCrmLink.objects.create(user=root, crm_user_id=CRM_ADMIN_ID)
+    sign_in_at_the_crm(client)
+    assert signed_in_user_id(client) is None
+
+
 # --- Linking and unlinking
 
 
