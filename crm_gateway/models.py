@@ -462,6 +462,10 @@ class Tally:
         return cls(record=record, groups=groups, totals=TallyTotals.from_json(data.get("totals")))
 
 
+def _separator_text(value: Any) -> str | None:
+    return value if type(value) is str else to_str(value)
+
+
 def _list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -582,7 +586,8 @@ class Locale(Parsed):
         return cls(
             **known,
             decimal_separator=to_str(numbers.get("dec_sep")),
-            group_separator=to_str(numbers.get("grp_sep")),
+            # "" is a real answer here (no grouping), not a missing one.
+            group_separator=_separator_text(numbers.get("grp_sep")),
             address_format=address if isinstance(address, dict) else {},
             base_currency=Currency.from_json(currency) if isinstance(currency, dict) else None,
             extra=extra,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from portal.sections import SECTIONS
 from portal.site_settings import settings_for_request
 
 HTMX_VERSION = "2.0.11"  # static/vendor/htmx/<version>/
@@ -35,18 +37,15 @@ HTMX_CONFIG = json.dumps(
 
 def _nav_items(request: HttpRequest, sections: dict[str, bool]) -> list[dict]:
     path = getattr(request, "path", "")
-    entries = [
-        ("dashboard", _("Dashboard"), "/"),
-        ("invoices", _("Invoices"), "/invoices/"),
-        ("quotes", _("Quotes"), "/quotes/"),
-        ("documents", _("Documents"), "/documents/"),
-    ]
-    items = []
-    for key, label, url in entries:
-        if key != "dashboard" and not sections.get(key):
-            continue
-        current = path == url if url == "/" else path.startswith(url)
-        items.append({"key": key, "label": label, "url": url, "current": current})
+    home = reverse("dashboard")
+    items = [{"key": "dashboard", "label": _("Dashboard"), "url": home, "current": path == home}]
+    for section in SECTIONS:
+        if sections.get(section.key):
+            url = section.list_url()
+            label = section.texts.title
+            items.append(
+                {"key": section.key, "label": label, "url": url, "current": path.startswith(url)}
+            )
     return items
 
 

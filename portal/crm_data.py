@@ -32,10 +32,10 @@ from crm_gateway.credentials import (
     staff_credential,
 )
 from crm_gateway.gateway import ContactGateway, meta_locale
-from crm_gateway.models import Quote
+from crm_gateway.models import Currency, Locale, Quote
 from crm_gateway.rest import api_path, call_json
 from crm_gateway.scope import CheckedRecord, ContactScope
-from portal.formatting import CrmLocale, Currency, aget_crm_locale
+from portal.formatting import CrmLocale, aget_crm_locale, currency_layout
 from portal.signin.session import save_tokens
 
 logger = logging.getLogger(__name__)
@@ -77,24 +77,8 @@ def contact_gateway(request: HttpRequest) -> ContactGateway:
 # --- Locale and currencies ---------------------------------------------------------------
 
 
-async def _locale_meta() -> Mapping[str, Any]:
-    locale = await meta_locale(accept_language=_accept_language())
-    base = locale.base_currency
-    return {
-        "date_format": locale.date_format,
-        "time_format": locale.time_format,
-        "number_format": {"dec_sep": locale.decimal_separator, "grp_sep": locale.group_separator},
-        "base_currency": {
-            "name": base.name,
-            "iso4217": base.iso4217,
-            "symbol": base.symbol,
-            "significant_digits": base.significant_digits,
-            "symbol_place_after": base.symbol_place_after,
-            "space_separate": base.space_separate,
-        }
-        if base is not None
-        else {},
-    }
+async def _locale() -> Locale:
+    return await meta_locale(accept_language=_accept_language())
 
 
 async def _currencies() -> Mapping[str, Currency]:
@@ -121,7 +105,7 @@ async def _currencies() -> Mapping[str, Currency]:
     for data in records if isinstance(records, list) else []:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             continue
-        currency = Currency.from_meta(data)
+        currency = currency_layout(Currency.from_json(data))
         found[data["id"]] = currency
         if currency.iso4217:
             found[currency.iso4217] = currency
@@ -129,9 +113,7 @@ async def _currencies() -> Mapping[str, Currency]:
 
 
 async def page_locale() -> CrmLocale:
-    base = await aget_crm_locale(
-        _locale_meta, currencies=_currencies, language=_accept_language() or ""
-    )
+    base = await aget_crm_locale(_locale, currencies=_currencies, language=_accept_language() or "")
     # Other currencies take the base currency's layout (places, symbol side, spacing).
     if base.currencies:
         layout = base.base_currency

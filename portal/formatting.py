@@ -5,6 +5,9 @@ currency symbol goes, how many decimal places money has and how dates are writte
 `date()` format). Everything here is pure: a `CrmLocale` in, text out. Money is Decimal
 from end to end (text from the CRM is parsed straight into Decimal, never through float).
 
+Currencies are the gateway's typed `Currency`, and the locale is built from its typed
+`Locale` (`CrmLocale.from_locale`): one parse of the CRM's reply, here only validation.
+
 `aget_crm_locale(fetch)` caches the locale in Django's cache (per process with locmem,
 shared with Redis), so a page costs no extra CRM call once the cache is warm.
 """
@@ -21,6 +24,8 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import dates as names  # month and weekday names, translated
 
+from crm_gateway.models import Currency, Locale
+
 logger = logging.getLogger(__name__)
 
 LOCALE_CACHE_KEY = "portal:crm-locale:v1"
@@ -29,32 +34,32 @@ LOCALE_CACHE_SECONDS = 3600
 FALLBACK_CURRENCY_DIGITS = 2
 
 
-@dataclass(frozen=True)
-class Currency:
-    """How one currency is written: symbol, its place and the number of decimals."""
+def currency_layout(currency: Currency | None) -> Currency:
+    """A CRM currency made fit to print: trimmed texts, sane decimals, flags set.
 
-    iso4217: str = ""
-    symbol: str = ""
-    significant_digits: int = FALLBACK_CURRENCY_DIGITS
-    symbol_place_after: bool = False
-    space_separate: bool = False
-    name: str = ""
+    The gateway's `Currency` keeps what the CRM said (None where it said nothing); the
+    locale keeps only currencies passed through here, so formatting never guesses.
+    """
+    if currency is None:
+        return Currency(significant_digits=FALLBACK_CURRENCY_DIGITS)
+    digits = currency.significant_digits
+    return Currency(
+        iso4217=(currency.iso4217 or "").strip()[:8],
+        symbol=(currency.symbol or "").strip()[:8],
+        significant_digits=digits if digits is not None and 0 <= digits <= 6 else 2,
+        symbol_place_after=bool(currency.symbol_place_after),
+        space_separate=bool(currency.space_separate),
+        name=(currency.name or "").strip()[:60],
+    )
 
-    @property
-    def sign(self) -> str:
-        return self.symbol or self.iso4217
 
-    @classmethod
-    def from_meta(cls, data: Mapping[str, Any] | None) -> Currency:
-        data = data or {}
-        return cls(
-            iso4217=_text(data.get("iso4217"))[:8],
-            symbol=_text(data.get("symbol"))[:8],
-            significant_digits=_digits(data.get("significant_digits")),
-            symbol_place_after=_flag(data.get("symbol_place_after")),
-            space_separate=_flag(data.get("space_separate")),
-            name=_text(data.get("name"))[:60],
-        )
+def _sign(currency: Currency) -> str:
+    return currency.symbol or currency.iso4217 or ""
+
+
+def _places(currency: Currency) -> int:
+    digits = currency.significant_digits
+    return FALLBACK_CURRENCY_DIGITS if digits is None else digits
 
 
 @dataclass(frozen=True)
@@ -63,28 +68,24 @@ class CrmLocale:
     grp_sep: str = ","
     date_format: str = "Y-m-d"
     time_format: str = "H:i"
-    base_currency: Currency = field(default_factory=Currency)
+    base_currency: Currency = field(default_factory=lambda: currency_layout(None))
     # Other currencies the portal learnt about, by CRM id and by ISO code.
     currencies: Mapping[str, Currency] = field(default_factory=dict)
 
     @classmethod
-    def from_meta(cls, data: Mapping[str, Any] | None) -> CrmLocale:
-        """Build from a `/meta/locale` reply; anything missing or odd keeps the default."""
-        data = data if isinstance(data, Mapping) else {}
-        numbers = data.get("number_format")
-        numbers = numbers if isinstance(numbers, Mapping) else {}
+    def from_locale(cls, locale: Locale) -> CrmLocale:
+        """From the gateway's typed `/meta/locale`; anything missing or odd keeps the default."""
         default = cls()
-        dec_sep = _separator(numbers.get("dec_sep"), default.dec_sep)
-        grp_sep = _separator(numbers.get("grp_sep"), default.grp_sep, allow_empty=True)
+        dec_sep = _separator(locale.decimal_separator, default.dec_sep)
+        grp_sep = _separator(locale.group_separator, default.grp_sep, allow_empty=True)
         if grp_sep == dec_sep:  # unreadable numbers: keep the CRM's decimal sign only
             grp_sep = ""
-        base = data.get("base_currency")
         return cls(
             dec_sep=dec_sep,
             grp_sep=grp_sep,
-            date_format=_format(data.get("date_format"), default.date_format),
-            time_format=_format(data.get("time_format"), default.time_format),
-            base_currency=Currency.from_meta(base if isinstance(base, Mapping) else None),
+            date_format=_format(locale.date_format, default.date_format),
+            time_format=_format(locale.time_format, default.time_format),
+            base_currency=currency_layout(locale.base_currency),
         )
 
     def with_currencies(self, currencies: Mapping[str, Currency]) -> CrmLocale:
@@ -137,24 +138,6 @@ def _currency_dict(currency: Currency) -> dict[str, Any]:
         "space_separate": currency.space_separate,
         "name": currency.name,
     }
-
-
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return value is True or (isinstance(value, int) and value == 1)
-
-
-def _digits(value: Any) -> int:
-    try:
-        digits = int(str(value).strip())
-    except (TypeError, ValueError):
-        return FALLBACK_CURRENCY_DIGITS
-    return digits if 0 <= digits <= 6 else FALLBACK_CURRENCY_DIGITS
 
 
 def _separator(value: Any, default: str, *, allow_empty: bool = False) -> str:
@@ -242,14 +225,13 @@ def format_money(value: Any, locale: CrmLocale, currency: Currency | str | None 
     number = to_decimal(value)
     if number is None:
         return ""
-    text = format_number(abs(number), locale, currency.significant_digits)
-    sign = currency.sign
+    places = _places(currency)
+    text = format_number(abs(number), locale, places)
+    sign = _sign(currency)
     if sign:
         gap = "\u00a0" if currency.space_separate or len(sign) > 1 else ""
         text = f"{text}{gap}{sign}" if currency.symbol_place_after else f"{sign}{gap}{text}"
-    rounded = number.quantize(
-        Decimal(1).scaleb(-currency.significant_digits), rounding=ROUND_HALF_UP
-    )
+    rounded = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return f"-{text}" if rounded < 0 else text
 
 
@@ -373,7 +355,7 @@ def _cache_key(language: str) -> str:
 
 
 async def aget_crm_locale(
-    fetch: Callable[[], Awaitable[Mapping[str, Any]]],
+    fetch: Callable[[], Awaitable[Locale]],
     *,
     currencies: Callable[[], Awaitable[Mapping[str, Currency]]] | None = None,
     language: str = "",
@@ -392,7 +374,7 @@ async def aget_crm_locale(
         except (KeyError, TypeError):
             pass
     try:
-        locale = CrmLocale.from_meta(await fetch())
+        locale = CrmLocale.from_locale(await fetch())
         if currencies is not None:
             locale = locale.with_currencies(await currencies())
     except Exception as exc:  # the CRM's trouble is reported by the page's own calls

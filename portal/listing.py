@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 
 from django.utils.translation import gettext_lazy as _
 
 from crm_gateway.query import PAGE_LIMIT, DateFilter, DateOperator, Filter
-from portal.formatting import to_date, to_decimal
 
 MAX_VALUE_LENGTH = 200
 MAX_QUERY_LENGTH = 2000
@@ -338,28 +336,7 @@ def page_size_for(setting: int) -> int:
     return min(max(1, int(setting)), PAGE_LIMIT)
 
 
-# --- Invoices ----------------------------------------------------------------------------
-
-INVOICE_SPEC = ListSpec(
-    sorts={
-        "number": SortKey("invoice_number", _("Number"), "number"),
-        "subject": SortKey("name", _("Subject")),
-        "date": SortKey("invoice_date", _("Date"), "date"),
-        "due": SortKey("due_date", _("Due"), "date"),
-        "amount": SortKey("amount", _("Amount"), "number"),
-        "balance": SortKey("amount_due", _("Amount due"), "number"),
-    },
-    default_sort="date",
-    default_dir="desc",
-    statuses={
-        "open": _("Open"),
-        "overdue": _("Overdue"),
-        "paid": _("Paid"),
-        "cancelled": _("Cancelled"),
-    },
-    date_field="invoice_date",
-    date_label=_("Invoice date"),
-)
+# --- Statuses the CRM cannot filter ------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -367,13 +344,13 @@ class StatusPlan:
     """How a status reaches the CRM.
 
     `filters` go to the CRM. When the CRM cannot express a status ("amount due above
-    zero": its number filters only test equality), `keep` selects records locally: the
+    zero": its number filters only test equality), `keep` selects rows locally: the
     view then asks for one page of at most 200 records ordered by `prefetch_order`, so the
     ones that can match come first, and sorts and pages them itself.
     """
 
     filters: tuple[Filter | DateFilter, ...] = ()
-    keep: Callable[[Mapping[str, Any]], bool] | None = None
+    keep: Callable[[Any], bool] | None = None
     prefetch_order: str | None = None
 
     @property
@@ -381,120 +358,20 @@ class StatusPlan:
         return self.keep is not None
 
 
-def _has_balance(record: Mapping[str, Any]) -> bool:
-    due = to_decimal(record.get("amount_due"))
-    return due is not None and due > 0
-
-
-def invoice_status_plan(status: str, today: dt.date) -> StatusPlan:
-    not_cancelled = Filter("cancelled", "0")
-    if status == "cancelled":
-        return StatusPlan((Filter("cancelled", "1"),))
-    if status == "paid":
-        return StatusPlan((not_cancelled, Filter("amount_due", "0")))
-    if status == "open":
-        return StatusPlan((not_cancelled,), _has_balance, "amount_due DESC")
-    if status == "overdue":
-        overdue = DateFilter("due_date", DateOperator.BEFORE_DATE, today)
-        return StatusPlan((not_cancelled, overdue), _has_balance, "amount_due DESC")
-    return StatusPlan()
-
-
-def invoice_status(record: Mapping[str, Any], today: dt.date) -> str:
-    """open, overdue, paid or cancelled, for the badge on a row."""
-    if record.get("cancelled") in (True, 1, "1", "true", "yes"):
-        return "cancelled"
-    if not _has_balance(record):
-        return "paid"
-    due = to_date(record.get("due_date"))
-    return "overdue" if due is not None and due < today else "open"
-
-
-# --- Quotes ------------------------------------------------------------------------------
-
-QUOTE_SPEC = ListSpec(
-    sorts={
-        "number": SortKey("quote_number", _("Number"), "number"),
-        "subject": SortKey("name", _("Subject")),
-        "stage": SortKey("quote_stage", _("Stage")),
-        "valid": SortKey("valid_until", _("Valid until"), "date"),
-        "amount": SortKey("amount", _("Amount"), "number"),
-        "created": SortKey("date_entered", _("Created"), "date"),
-    },
-    default_sort="created",
-    default_dir="desc",
-    statuses={
-        "awaiting": _("Awaiting your decision"),
-        "accepted": _("Accepted"),
-        "declined": _("Declined"),
-    },
-    date_field="valid_until",
-    date_label=_("Valid until"),
-)
-# Stages in which a quote waits for the customer, and the ones a decision leads to.
-AWAITING_QUOTE_STAGES = ("Delivered", "Negotiation")
-ACCEPTED_QUOTE_STAGES = ("Closed Accepted", "Confirmed")
-DECLINED_QUOTE_STAGES = ("Closed Lost", "Closed Dead")
-QUOTE_STAGE_ACCEPTED = "Closed Accepted"
-QUOTE_STAGE_DECLINED = "Closed Lost"
-
-
-def quote_stages_for(status: str, visible: Sequence[str]) -> tuple[str, ...]:
-    """The stages a status stands for, within the stages staff let contacts see.
-
-    Empty means no quote can match: the view shows an empty list without asking the CRM.
-    """
-    wanted = {
-        "awaiting": AWAITING_QUOTE_STAGES,
-        "accepted": ACCEPTED_QUOTE_STAGES,
-        "declined": DECLINED_QUOTE_STAGES,
-    }.get(status)
-    if wanted is None:
-        return tuple(visible)
-    return tuple(stage for stage in visible if stage in wanted)
-
-
-# --- Documents ---------------------------------------------------------------------------
-
-DOCUMENT_SPEC = ListSpec(
-    sorts={
-        "name": SortKey("document_name", _("Name")),
-        "date": SortKey("date_modified", _("Date"), "date"),
-    },
-    default_sort="date",
-    default_dir="desc",
-    date_field="date_modified",
-    date_label=_("Date"),
-)
-
-
 # --- Local sorting (for statuses the CRM cannot filter) -----------------------------------
 
 
-def sort_records(
-    records: Iterable[Mapping[str, Any]], key: SortKey, descending: bool
-) -> list[Mapping[str, Any]]:
-    """Sort like the CRM does: by value of the field's kind, empty values last."""
+def sort_records(rows: Iterable[Any], key: SortKey, descending: bool) -> list[Any]:
+    """Sort rows like the CRM does: by their record's typed value, empty values last."""
 
-    def value(record: Mapping[str, Any]) -> Any:
-        raw = record.get(key.field)
-        if key.kind == "number":
-            return to_decimal(raw)
-        if key.kind == "date":
-            return to_date(raw)
-        return str(raw).casefold() if raw not in (None, "") else None
+    def value(row: Any) -> Any:
+        raw = getattr(row.record, key.field, None)
+        if key.kind == "text":
+            return str(raw).casefold() if raw not in (None, "") else None
+        return raw
 
-    rows = sorted(records, key=lambda r: str(r.get("id", "")))
-    present = [r for r in rows if value(r) is not None]
-    empty = [r for r in rows if value(r) is None]
+    ordered = sorted(rows, key=lambda row: row.record.id)
+    present = [row for row in ordered if value(row) is not None]
+    empty = [row for row in ordered if value(row) is None]
     present.sort(key=value, reverse=descending)
     return present + empty
-
-
-def money_sum(values: Iterable[Any]) -> Decimal:
-    total = Decimal(0)
-    for raw in values:
-        number = to_decimal(raw)
-        if number is not None:
-            total += number
-    return total

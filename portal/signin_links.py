@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from portal.activity import arecord_activity
 from portal.models import ActivityKind, ContactAccess
@@ -14,7 +15,7 @@ from portal.site_settings import aget_portal_settings
 
 async def mail_sign_in_link(request: HttpRequest, identity: crm.Identity, email: str) -> None:
     token = await links.create_link(identity.contact_id, email)
-    url = request.build_absolute_uri(f"/login/email/{token}/")
+    url = request.build_absolute_uri(reverse("login-email-follow", args=[token]))
     site = await aget_portal_settings()
     body = render_to_string(
         "portal/email/sign_in_link.txt", {"site": site, "url": url, "identity": identity}

@@ -1,13 +1,35 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import URLPattern, path
 
 from portal import branding, errors, staff_oauth
-from portal.views import dashboard, documents, health, invoices, quotes, signin
+from portal.sections import DOCUMENTS, INVOICES, QUOTES, Section
+from portal.views import dashboard, health, invoices, quotes, sections, signin
 
 handler400 = errors.bad_request
 handler403 = errors.permission_denied
 handler404 = errors.page_not_found
 handler500 = errors.server_error
+
+
+def section_urls(section: Section) -> list[URLPattern]:
+    """A section's paths, from its declaration: `<key>/` (name: key), `<key>/<id>/`
+    (name: `one`), and `<id>/pdf` or `<id>/download` when it has them."""
+    one = f"{section.key}/<str:record_id>/"
+    routes = [
+        path(f"{section.key}/", sections.record_list, {"section": section}, name=section.key),
+        path(one, sections.record_detail, {"section": section}, name=section.one),
+    ]
+    if section.pdf:
+        routes.append(
+            path(f"{one}pdf", sections.record_pdf, {"section": section}, name=f"{section.one}-pdf")
+        )
+    if section.download:
+        name = f"{section.one}-download"
+        routes.append(
+            path(f"{one}download", sections.record_download, {"section": section}, name=name)
+        )
+    return routes
+
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -30,24 +52,14 @@ urlpatterns = [
     path("logout/", signin.logout, name="logout"),
     # Customer pages (issue 6). Paths are public: bookmarks and e-mails point at them.
     path("", dashboard.dashboard, name="dashboard"),
-    path("invoices/", invoices.invoice_list, name="invoices"),
-    path("invoices/<str:invoice_id>/", invoices.invoice_detail, name="invoice"),
-    path("invoices/<str:invoice_id>/pdf", invoices.invoice_pdf, name="invoice-pdf"),
+    *section_urls(INVOICES),
     path(
         "invoices/<str:invoice_id>/attachments/<str:note_id>",
         invoices.invoice_attachment,
         name="invoice-attachment",
     ),
-    path("quotes/", quotes.quote_list, name="quotes"),
-    path("quotes/<str:quote_id>/", quotes.quote_detail, name="quote"),
-    path("quotes/<str:quote_id>/pdf", quotes.quote_pdf, name="quote-pdf"),
+    *section_urls(QUOTES),
     path("quotes/<str:quote_id>/accept", quotes.quote_accept, name="quote-accept"),
     path("quotes/<str:quote_id>/decline", quotes.quote_decline, name="quote-decline"),
-    path("documents/", documents.document_list, name="documents"),
-    path("documents/<str:document_id>/", documents.document_detail, name="document"),
-    path(
-        "documents/<str:document_id>/download",
-        documents.document_download,
-        name="document-download",
-    ),
+    *section_urls(DOCUMENTS),
 ]

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.conf import settings
 from django.http import HttpRequest
+from django.urls import reverse
 
 PENDING_KEY = "portal_oauth_pending"
 PENDING_LIFETIME = 10 * 60
@@ -30,7 +31,7 @@ class PendingAuthorization:
 
 
 def redirect_uri(request: HttpRequest) -> str:
-    return request.build_absolute_uri("/login/oauth/callback/")
+    return request.build_absolute_uri(reverse("login-oauth-callback"))
 
 
 async def begin(request: HttpRequest, next_url: str) -> str:

@@ -14,79 +14,68 @@ because the CRM is unreachable, the whole page is the friendly 503.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from crm_gateway import errors
 from crm_gateway.models import Document, Invoice, Quote
-from crm_gateway.query import PAGE_LIMIT, DateFilter, DateOperator, Filter
+from crm_gateway.query import PAGE_LIMIT, Filter
 from crm_gateway.query import ListQuery as CrmListQuery
 from portal.crm_data import contact_gateway, page_locale, render_page
 from portal.formatting import CrmLocale
-from portal.listing import (
-    AWAITING_QUOTE_STAGES,
-    INVOICE_SPEC,
-    ListQuery,
-    quote_stages_for,
-)
+from portal.listing import ListQuery
+from portal.sections import DOCUMENTS, INVOICES, QUOTES
+from portal.sections.documents import DocumentRow
+from portal.sections.invoices import InvoiceRow, stage_filters
+from portal.sections.quotes import QuoteRow, stages_for, still_valid
+from portal.sections.rows import today
 from portal.signin.session import contact_required
-from portal.site_settings import aget_portal_settings
-from portal.views.documents import document_row
-from portal.views.invoices import stage_filter
-from portal.views.quotes import quote_row
+from portal.site_settings import SiteSettings, aget_portal_settings
 
 RECENT = 5
 
 
-def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
-
-
-def summarize_invoices(records: list[Invoice], total: int, on: dt.date) -> dict[str, Any]:
+def summarize_invoices(rows: list[InvoiceRow], total: int) -> dict[str, Any]:
     """Balance per currency (Decimal sums, never float) and the overdue count."""
     balances: dict[str, Decimal] = {}
-    overdue = 0
-    open_count = 0
-    for invoice in records:
-        due = invoice.amount_due
-        if due is None or due <= 0 or invoice.cancelled:
-            continue
-        open_count += 1
-        key = invoice.currency_id or ""
-        balances[key] = balances.get(key, Decimal(0)) + due
-        if invoice.due_date is not None and invoice.due_date < on:
-            overdue += 1
+    open_rows = [row for row in rows if row.is_open]
+    for row in open_rows:
+        key = row.record.currency_id or ""
+        balances[key] = balances.get(key, Decimal(0)) + (row.record.amount_due or Decimal(0))
     return {
         "balances": sorted(balances.items()),
-        "overdue": overdue,
-        "open": open_count,
+        "overdue": sum(row.status == "overdue" for row in open_rows),
+        "open": len(open_rows),
         # All 200 fetched still had a balance: there may be more than we counted.
-        "at_least": total > len(records) and open_count == len(records),
+        "at_least": total > len(rows) and len(open_rows) == len(rows),
     }
 
 
-async def _invoices(request: HttpRequest, stages: tuple[str, ...]) -> dict[str, Any]:
+async def _invoices(request: HttpRequest, site: SiteSettings) -> dict[str, Any]:
     page = await contact_gateway(request).list_records(
         Invoice,
         CrmListQuery(
             fields=("amount_due", "due_date", "currency_id", "cancelled"),
-            filters=(*stage_filter(stages), Filter("cancelled", "0")),
+            filters=(*stage_filters(site), Filter("cancelled", "0")),
             order="amount_due DESC",
             limit=PAGE_LIMIT,
         ),
     )
-    return summarize_invoices([c.record for c in page.records], page.total, today())
+    on = today()
+    return summarize_invoices([InvoiceRow.of(c.record, on) for c in page.records], page.total)
 
 
-async def _quotes(request: HttpRequest, stages: tuple[str, ...]) -> dict[str, Any]:
+async def _quotes(request: HttpRequest, site: SiteSettings) -> dict[str, Any]:
+    stages = stages_for("awaiting", site.quote_stages)
     if not stages:
         return {"rows": [], "total": 0}
+    on = today()
     page = await contact_gateway(request).list_records(
         Quote,
         CrmListQuery(
@@ -99,17 +88,12 @@ async def _quotes(request: HttpRequest, stages: tuple[str, ...]) -> dict[str, An
                 "amount",
                 "currency_id",
             ),
-            filters=(
-                Filter("quote_stage", list(stages)),
-                # Still valid today (after_date is strict, so from yesterday on).
-                DateFilter("valid_until", DateOperator.AFTER_DATE, today() - dt.timedelta(1)),
-            ),
+            filters=(Filter("quote_stage", list(stages)), still_valid(on)),
             order="valid_until ASC",
             limit=RECENT,
         ),
     )
-    on = today()
-    return {"rows": [quote_row(c.record, on) for c in page.records], "total": page.total}
+    return {"rows": [QuoteRow.of(c.record, on) for c in page.records], "total": page.total}
 
 
 async def _documents(request: HttpRequest) -> dict[str, Any]:
@@ -128,7 +112,7 @@ async def _documents(request: HttpRequest) -> dict[str, Any]:
             limit=RECENT,
         ),
     )
-    return {"rows": [document_row(c.record, None) for c in page.records], "total": page.total}
+    return {"rows": [DocumentRow(c.record) for c in page.records], "total": page.total}
 
 
 async def _nothing() -> None:
@@ -139,11 +123,10 @@ async def _nothing() -> None:
 @contact_required
 async def dashboard(request: HttpRequest) -> HttpResponse:
     site = await aget_portal_settings()
-    awaiting = quote_stages_for("awaiting", site.quote_stages)
     calls: list[Awaitable[Any]] = [
-        _invoices(request, site.invoice_stages) if site.section_invoices else _nothing(),
-        _quotes(request, awaiting) if site.section_quotes else _nothing(),
-        _documents(request) if site.section_documents else _nothing(),
+        _invoices(request, site) if INVOICES.enabled(site) else _nothing(),
+        _quotes(request, site) if QUOTES.enabled(site) else _nothing(),
+        _documents(request) if DOCUMENTS.enabled(site) else _nothing(),
         page_locale(),
     ]
     invoices, quotes, documents, locale = await asyncio.gather(*calls, return_exceptions=True)
@@ -157,7 +140,7 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
             raise failure
     if failures and len(failures) == sum(box is not None for box in boxes):
         raise failures[0]  # nothing to show at all: the friendly CRM-unavailable page
-    overdue_url = ListQuery(status="overdue").url("/invoices/", INVOICE_SPEC)
+    invoices_url = reverse(INVOICES.key)
     context = {
         "page_title": _("Dashboard"),
         "invoices": invoices,
@@ -168,9 +151,9 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
             "quotes": isinstance(quotes, BaseException),
             "documents": isinstance(documents, BaseException),
         },
-        "awaiting_stages": AWAITING_QUOTE_STAGES,
-        "overdue_url": overdue_url,
-        "open_url": ListQuery(status="open").url("/invoices/", INVOICE_SPEC),
+        "overdue_url": ListQuery(status="overdue").url(invoices_url, INVOICES.spec),
+        "open_url": ListQuery(status="open").url(invoices_url, INVOICES.spec),
+        "awaiting_url": ListQuery(status="awaiting").url(reverse(QUOTES.key), QUOTES.spec),
         "crm_locale": locale if isinstance(locale, CrmLocale) else CrmLocale(),
         "retry_url": request.get_full_path(),
     }

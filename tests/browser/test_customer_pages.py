@@ -14,9 +14,9 @@ import httpx2 as httpx
 import pytest
 from pypdf import PdfReader
 
-from portal.formatting import CrmLocale, format_money
+from portal.formatting import format_money
 from tests.browser.conftest import AXE, SCREENSHOTS
-from tests.pages.conftest import new_awaiting_quote, staff_get, staff_token
+from tests.pages.conftest import locale_from_reply, new_awaiting_quote, staff_get, staff_token
 
 pytestmark = pytest.mark.browser
 
@@ -153,7 +153,7 @@ def run_visit(visit: Visit, emulator, demo) -> None:
     page.locator(f"a[href='/invoices/{invoice_id}/']").click()
     page.wait_for_url(re.compile(rf".*/invoices/{invoice_id}/$"))
     tally = staff_get(api, token, f"/tally/Invoice/{invoice_id}", [])
-    locale = CrmLocale.from_meta(staff_get(api, token, "/meta/locale", []))
+    locale = locale_from_reply(staff_get(api, token, "/meta/locale", []))
     currencies = staff_get(api, token, "/data/Currency", [("fields[]", "iso4217")])["records"]
     iso = next(c["iso4217"] for c in currencies if c["id"] == tally["record"]["currency_id"])
     total = page.locator("[data-total=total]").inner_text()

@@ -29,6 +29,8 @@ from django.test import Client
 from crm_gateway import rest
 from crm_gateway.calllog import CallLog, CallRecord
 from crm_gateway.credentials import forget_cached_tokens
+from crm_gateway.models import Locale
+from portal.formatting import CrmLocale
 from portal.signin.session import SESSION_KEY, SignedInContact
 from tests.emulator_server import EmulatorServer
 
@@ -267,3 +269,8 @@ def stable_bytes(content: bytes) -> bytes:
     for pattern in _VOLATILE:
         content = pattern.sub(b"<volatile>", content)
     return content
+
+
+def locale_from_reply(reply: dict) -> CrmLocale:
+    """The portal's locale for a `/meta/locale` reply, parsed as the gateway parses it."""
+    return CrmLocale.from_locale(Locale.from_json(reply))

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from portal.formatting import CrmLocale, format_money
-from tests.pages.conftest import counted_calls, staff_get, staff_token
+from portal.formatting import format_money
+from tests.pages.conftest import counted_calls, locale_from_reply, staff_get, staff_token
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def test_dashboard_balance_overdue_quotes_documents(contact_client, crm_pages, d
     ]
     balance = sum((Decimal(i["amount_due"]) for i in open_ones), Decimal(0))
     overdue = sum(1 for i in open_ones if (i["due_date"] or "9999") < today)
-    locale = CrmLocale.from_meta(staff_get(crm_pages.api_url, token, "/meta/locale", []))
+    locale = locale_from_reply(staff_get(crm_pages.api_url, token, "/meta/locale", []))
 
     response = contact_client.get("/")
     assert response.status_code == 200

@@ -6,10 +6,10 @@ from django.core.cache import cache
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crm_gateway.models import Currency, Locale
 from portal.formatting import (
     LOCALE_CACHE_KEY,
     CrmLocale,
-    Currency,
     aget_crm_locale,
     format_date,
     format_datetime,
@@ -43,10 +43,23 @@ META = {
 }
 
 
+def from_meta(data) -> CrmLocale:
+    """The locale from a `/meta/locale` reply, parsed as the gateway parses it."""
+    return CrmLocale.from_locale(Locale.from_json(data if isinstance(data, dict) else {}))
+
+
 def test_locale_from_meta_reads_every_part():
-    locale = CrmLocale.from_meta(META)
+    locale = from_meta(META)
     assert (locale.dec_sep, locale.grp_sep, locale.date_format) == (",", ".", "d.m.Y")
-    assert locale.base_currency == Currency("EUR", "€", 2, True, True, "Euro")
+    assert locale.base_currency == Currency(
+        iso4217="EUR", symbol="€", significant_digits=2, symbol_place_after=True,
+        space_separate=True, name="Euro",
+    )  # fmt: skip
+
+
+def test_an_empty_group_separator_means_no_grouping():
+    locale = from_meta({"number_format": {"dec_sep": ",", "grp_sep": ""}})
+    assert format_number("1234567.5", locale) == "1234567,5"
 
 
 @pytest.mark.parametrize(
@@ -55,14 +68,14 @@ def test_locale_from_meta_reads_every_part():
      {"base_currency": {"significant_digits": "lots"}}, {"date_format": ""}],
 )  # fmt: skip
 def test_odd_locale_replies_keep_safe_defaults(meta):
-    locale = CrmLocale.from_meta(meta)
+    locale = from_meta(meta)
     assert locale.dec_sep == "."
     assert locale.date_format == "Y-m-d"
     assert locale.base_currency.significant_digits == 2
 
 
 def test_equal_separators_drop_grouping():
-    locale = CrmLocale.from_meta({"number_format": {"dec_sep": ",", "grp_sep": ","}})
+    locale = from_meta({"number_format": {"dec_sep": ",", "grp_sep": ","}})
     assert format_number("1234.5", locale) == "1234,5"
 
 
@@ -161,11 +174,11 @@ async def test_locale_is_fetched_once_then_cached():
 
     async def fetch():
         calls.append(1)
-        return META
+        return Locale.from_json(META)
 
     first = await aget_crm_locale(fetch)
     second = await aget_crm_locale(fetch)
-    assert first == second == CrmLocale.from_meta(META)
+    assert first == second == from_meta(META)
     assert calls == [1]
     await cache.adelete(LOCALE_CACHE_KEY)
 

@@ -11,11 +11,12 @@ import pytest
 from django.utils.html import escape
 from pypdf import PdfReader
 
-from portal.formatting import CrmLocale, format_money
+from portal.formatting import format_money
 from portal.listing import MAX_VALUE_LENGTH
 from tests.pages.conftest import (
     counted_calls,
     crm_requests,
+    locale_from_reply,
     staff_get,
     staff_token,
     streamed,
@@ -239,7 +240,7 @@ def test_detail_shows_the_tally(contact_client, crm_pages, demo):
         response = contact_client.get(f"/invoices/{invoice_id}/")
     assert response.status_code == 200
     assert len(log) <= 4
-    locale = CrmLocale.from_meta(staff_get(crm_pages.api_url, token, "/meta/locale", []))
+    locale = locale_from_reply(staff_get(crm_pages.api_url, token, "/meta/locale", []))
     currency = tally["record"]["currency_id"]
     html = response.content.decode()
     total = format_money(tally["totals"]["total"], locale, "EUR")

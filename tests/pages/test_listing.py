@@ -3,21 +3,22 @@ import datetime as dt
 import pytest
 from django.http import QueryDict
 
+from crm_gateway.models import Invoice
 from crm_gateway.query import DateFilter, DateOperator, Filter
 from portal.listing import (
-    DOCUMENT_SPEC,
-    INVOICE_SPEC,
-    QUOTE_SPEC,
     BadListQuery,
     ListQuery,
     Paging,
     clamp_page,
-    invoice_status,
-    invoice_status_plan,
     parse_list_query,
-    quote_stages_for,
     sort_records,
 )
+from portal.sections.documents import SPEC as DOCUMENT_SPEC
+from portal.sections.invoices import SPEC as INVOICE_SPEC
+from portal.sections.invoices import InvoiceRow, invoice_status
+from portal.sections.invoices import status_plan as invoice_status_plan
+from portal.sections.quotes import SPEC as QUOTE_SPEC
+from portal.sections.quotes import stages_for as quote_stages_for
 
 TODAY = dt.date(2026, 11, 29)
 
@@ -148,8 +149,13 @@ def test_invoice_status_plans():
     overdue = invoice_status_plan("overdue", TODAY)
     assert overdue.local and overdue.prefetch_order == "amount_due DESC"
     assert DateFilter("due_date", DateOperator.BEFORE_DATE, TODAY) in overdue.filters
-    assert overdue.keep({"amount_due": "0.01"})
-    assert not overdue.keep({"amount_due": "0.00"})
+    assert overdue.keep(InvoiceRow.of(invoice({"amount_due": "0.01"}), TODAY))
+    assert not overdue.keep(InvoiceRow.of(invoice({"amount_due": "0.00"}), TODAY))
+
+
+def invoice(data: dict) -> Invoice:
+    """An invoice as the gateway parses it from the CRM's reply."""
+    return Invoice.from_json({"id": "inv-1", **data})
 
 
 @pytest.mark.parametrize(
@@ -162,7 +168,7 @@ def test_invoice_status_plans():
     ],
 )
 def test_invoice_status_of_a_record(record, status):
-    assert invoice_status(record, TODAY) == status
+    assert invoice_status(invoice(record), TODAY) == status
 
 
 def test_quote_stages_stay_within_what_staff_allow():
@@ -181,14 +187,17 @@ def test_documents_have_no_status():
 
 def test_local_sort_by_kind_with_empty_values_last():
     rows = [
-        {"id": "a", "amount_due": "9.50", "due_date": ""},
-        {"id": "b", "amount_due": "10.00", "due_date": "2026-01-02"},
-        {"id": "c", "amount_due": "", "due_date": "2025-12-31"},
+        InvoiceRow.of(Invoice.from_json(data), TODAY)
+        for data in (
+            {"id": "a", "amount_due": "9.50", "due_date": ""},
+            {"id": "b", "amount_due": "10.00", "due_date": "2026-01-02"},
+            {"id": "c", "amount_due": "", "due_date": "2025-12-31"},
+        )
     ]
     by_amount = sort_records(rows, INVOICE_SPEC.sorts["balance"], descending=True)
-    assert [r["id"] for r in by_amount] == ["b", "a", "c"]  # 10 > 9.5 as numbers, not text
+    assert [r.record.id for r in by_amount] == ["b", "a", "c"]  # 10 > 9.5 as numbers
     by_due = sort_records(rows, INVOICE_SPEC.sorts["due"], descending=False)
-    assert [r["id"] for r in by_due] == ["c", "b", "a"]
+    assert [r.record.id for r in by_due] == ["c", "b", "a"]
 
 
 def test_paging_numbers():

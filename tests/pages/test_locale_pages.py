@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from portal.formatting import CrmLocale, Currency, format_money
-from tests.pages.conftest import sign_in, staff_get, staff_token
+from crm_gateway.models import Currency
+from portal.formatting import format_money
+from tests.pages.conftest import locale_from_reply, sign_in, staff_get, staff_token
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ def test_german_pages_use_the_crms_german_format(contact_client, crm_pages, demo
     invoice_id = demo.own["Invoice"]
     token = staff_token(crm_pages.api_url)
     tally = staff_get(crm_pages.api_url, token, f"/tally/Invoice/{invoice_id}", [])
-    german = CrmLocale.from_meta(
+    german = locale_from_reply(
         staff_get(crm_pages.api_url, token, "/meta/locale", []) | {
             "number_format": {"dec_sep": ",", "grp_sep": "."}, "date_format": "d.m.Y",
             "base_currency": {"iso4217": "EUR", "symbol": "€", "significant_digits": 2,
@@ -53,7 +54,7 @@ def test_records_show_their_own_currency(crm_pages, demo, client: Client):
     sign_in(client, crm_pages.api_url, person)
     html = client.get(f"/invoices/{foreign['id']}/").content.decode()
     symbol = currencies[foreign["currency_id"]]["symbol"]
-    locale = CrmLocale.from_meta(staff_get(crm_pages.api_url, token, "/meta/locale", []))
+    locale = locale_from_reply(staff_get(crm_pages.api_url, token, "/meta/locale", []))
     layout = locale.base_currency
     expected = Currency(
         iso4217=currencies[foreign["currency_id"]]["iso4217"],

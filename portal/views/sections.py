@@ -1,0 +1,171 @@
+"""The views every section shares: its list, one record, its PDF, its file.
+
+portal/urls.py routes each section's paths here with its declaration
+(`{"section": INVOICES}`); see portal/sections/ for what a declaration says.
+
+CRM calls per page (counted in tests): the list one list call (two when the page asked
+for is past the last one) plus its section's per-row extra (documents: file info); the
+detail page the record, then the tally and the section's extras concurrently (the locale
+comes from the cache); a PDF or a file the record, then its bytes. An id from a URL goes
+only to the gateway, which refuses anything not shaped like an id and anything that is
+not this contact's (NotFound: the same 404 page as for an id that does not exist) before
+any call with the portal's credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.http import require_GET
+
+from crm_gateway.responses import stream_response
+from portal.activity import arecord_activity
+from portal.crm_data import contact_gateway, page_locale, render_page
+from portal.errors import render_error
+from portal.listing import (
+    PERIODS,
+    BadListQuery,
+    Paging,
+    page_links,
+    page_size_for,
+    parse_list_query,
+)
+from portal.models import ActivityKind
+from portal.sections import Section
+from portal.sections.access import checked_record, section_settings
+from portal.sections.rows import column_heads, fetch_rows, table_cells, today
+from portal.security import pdf_printing_allowed
+from portal.signin.session import contact_required
+
+
+@require_GET
+@contact_required
+async def record_list(request: HttpRequest, section: Section) -> HttpResponse:
+    site = await section_settings(section)
+    try:
+        query = parse_list_query(
+            request.GET, section.spec, query_length=len(request.META.get("QUERY_STRING", ""))
+        )
+    except BadListQuery:
+        return render_error(request, 400)
+    page_size = page_size_for(site.page_size)
+    page, locale = await asyncio.gather(
+        fetch_rows(contact_gateway(request), section, site, query, page_size), page_locale()
+    )
+    query = dataclasses.replace(query, page=page.number)
+    paging = Paging(page=page.number, page_size=page_size, total=page.total)
+    path = section.list_url()
+    columns = column_heads(section, query, path)
+    context = {
+        "page_title": section.texts.title,
+        "section": section,
+        "columns": columns,
+        "table": table_cells(section.columns, columns, page.rows, locale),
+        "rows": page.rows,
+        "query": query,
+        "paging": paging,
+        "truncated": page.truncated,
+        "statuses": section.spec.statuses,
+        "periods": PERIODS,
+        "page_links": page_links(query, section.spec, path, paging),
+        "list_path": path,
+        "date_label": section.spec.date_label,
+        "crm_locale": locale,
+    }
+    return render_page(
+        request,
+        "portal/sections/list.html",
+        context,
+        partial="table",
+        push_url=query.url(path, section.spec),
+    )
+
+
+async def _nothing() -> Any:
+    return None
+
+
+async def _no_extra() -> dict[str, Any]:
+    return {}
+
+
+@require_GET
+@contact_required
+async def record_detail(request: HttpRequest, section: Section, record_id: str) -> HttpResponse:
+    checked, site = await checked_record(request, section, record_id)
+    gateway = contact_gateway(request)
+    extra = section.detail_extra
+    tally, more, locale = await asyncio.gather(
+        gateway.tally(checked) if section.tally else _nothing(),
+        extra(gateway, checked, site) if extra else _no_extra(),
+        page_locale(),
+    )
+    record = checked.record
+    row = section.row(record, today())
+    context = {
+        "section": section,
+        "record": record,
+        "row": row,
+        "tally": tally,
+        "currency": getattr(record, "currency_id", None),
+        "crm_locale": locale,
+        "pdf_url": section.record_url(record.id, "pdf") if section.pdf else "",
+        **more,
+    }
+    title = section.texts.record_title
+    context["page_title"] = (
+        title % {"number": context["row"].title} if title else context["row"].title
+    )
+    return render_page(request, section.template, context)
+
+
+@require_GET
+@contact_required
+async def record_pdf(request: HttpRequest, section: Section, record_id: str) -> HttpResponseBase:
+    checked, _site = await checked_record(request, section, record_id)
+    if not await pdf_printing_allowed(request):
+        return render_error(request, 429)
+    row = section.row(checked.record, today())
+    download = request.GET.get("download") == "1"
+    response = await stream_response(
+        contact_gateway(request).pdf(checked),
+        filename=f"{section.pdf} {row.title}.pdf",
+        disposition="attachment" if download else "inline",
+    )
+    await arecord_activity(
+        request,
+        ActivityKind.PDF_DOWNLOAD,
+        contact_id=request.contact.contact_id,  # type: ignore[attr-defined]
+        record_model=section.model.MODEL,
+        record_id=checked.id,
+    )
+    return response
+
+
+@require_GET
+@contact_required
+async def record_download(
+    request: HttpRequest, section: Section, record_id: str
+) -> HttpResponseBase:
+    """The record's file: inline (`?inline=1`) only for types a browser previews safely."""
+    checked, _site = await checked_record(request, section, record_id)
+    row = section.row(checked.record, today())
+    inline = request.GET.get("inline") == "1" and row.previewable
+    response = await stream_response(
+        contact_gateway(request).download(checked),
+        filename=row.download_name,
+        disposition="inline" if inline else "attachment",
+    )
+    if not inline:
+        await arecord_activity(
+            request,
+            ActivityKind.DOCUMENT_DOWNLOAD,
+            contact_id=request.contact.contact_id,  # type: ignore[attr-defined]
+            record_model=section.model.MODEL,
+            record_id=checked.id,
+        )
+    return response
