@@ -15,14 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
 
 from crm_gateway import ContactGateway
 from crm_gateway.models import Record
 from crm_gateway.query import DateFilter, Filter
 from crm_gateway.scope import CheckedRecord
-from portal.formatting import CrmLocale, format_date, format_money, format_size
+from portal.formatting import CrmLocale
 from portal.listing import ListQuery, ListSpec, StatusPlan
 from portal.site_settings import SiteSettings
 
@@ -58,39 +56,6 @@ class Column:
     label_hidden: bool = False  # the header is for screen readers only
 
 
-def title_link(row: Any, locale: CrmLocale) -> str:
-    return format_html('<a href="{}">{}</a>', row.url, row.title)
-
-
-def text(name: str) -> Cell:
-    return lambda row, locale: format_html("{}", getattr(row.record, name) or "")
-
-
-def date(name: str) -> Cell:
-    return lambda row, locale: format_date(getattr(row.record, name), locale)
-
-
-def money(name: str) -> Cell:
-    def cell(row: Any, locale: CrmLocale) -> str:
-        record = row.record
-        return format_html("{}", format_money(getattr(record, name), locale, record.currency_id))
-
-    return cell
-
-
-def size(name: str) -> Cell:
-    return lambda row, locale: format_size(getattr(row, name), locale)
-
-
-def badge(row: Any, locale: CrmLocale) -> str:
-    return row.badge
-
-
-def badge_html(modifier: str, label: Any) -> SafeString:
-    css = f"badge badge--{modifier}" if modifier else "badge"
-    return format_html('<span class="{}">{}</span>', css, label)
-
-
 # --- The declaration -------------------------------------------------------------------
 
 
@@ -114,6 +79,11 @@ ListFilters = Callable[[SiteSettings, ListQuery, dt.date], Filters | None]
 Visible = Callable[[SiteSettings, Any], bool]
 DetailExtra = Callable[[ContactGateway, CheckedRecord[Any], SiteSettings], Awaitable[dict]]
 RowsExtra = Callable[[ContactGateway, list[Any]], Awaitable[list[Any]]]  # checked -> rows
+
+
+def fields(names: str) -> tuple[str, ...]:
+    """CRM field names, written as one string: `fields("name amount due_date")`."""
+    return tuple(names.split())
 
 
 def no_filters(site: SiteSettings, query: ListQuery, on: dt.date) -> Filters:

@@ -23,7 +23,8 @@ from crm_gateway.streaming import safe_media_type
 from portal.crm_data import bounded_gather
 from portal.formatting import CrmLocale, format_date
 from portal.listing import ListSpec, SortKey
-from portal.sections.declaration import Column, Section, Texts, size, title_link
+from portal.sections import cells
+from portal.sections.declaration import Column, Section, Texts, fields
 from portal.site_settings import SiteSettings
 
 FILE_INFO_CONCURRENCY = 8
@@ -181,21 +182,15 @@ DOCUMENTS = Section(
             "Missing one? Ask us and we will add it."
         ),
     ),
-    list_fields=(
-        "document_name",
-        "name",
-        "filename",
-        "file_mime_type",
-        "category_id",
-        "status_id",
-        "date_entered",
-        "date_modified",
+    list_fields=fields(
+        "document_name name filename file_mime_type"
+        " category_id status_id date_entered date_modified"
     ),
     spec=SPEC,
     columns=(
-        Column(_("Name"), title_link, sort="name"),
+        Column(_("Name"), cells.title_link, sort="name"),
         Column(_("Type"), kind),
-        Column(_("Size"), size("size"), css="num"),
+        Column(_("Size"), cells.size("size"), css="num"),
         Column(_("Date"), modified, sort="date"),
         Column(_("Actions"), actions, css="row-actions", label_hidden=True),
     ),

@@ -21,18 +21,8 @@ from crm_gateway.query import PAGE_LIMIT, DateFilter, DateOperator, Filter, List
 from crm_gateway.scope import CheckedRecord
 from portal.listing import ListQuery as PageQuery
 from portal.listing import ListSpec, SortKey, StatusPlan
-from portal.sections.declaration import (
-    Column,
-    Filters,
-    Section,
-    Texts,
-    badge,
-    badge_html,
-    date,
-    money,
-    text,
-    title_link,
-)
+from portal.sections import cells
+from portal.sections.declaration import Column, Filters, Section, Texts, fields
 from portal.site_settings import SiteSettings
 
 SPEC = ListSpec(
@@ -95,7 +85,7 @@ class InvoiceRow:
 
     @property
     def badge(self) -> SafeString:
-        return badge_html(self.status, SPEC.statuses[self.status])
+        return cells.badge_html(self.status, SPEC.statuses[self.status])
 
 
 def _is_open(row: InvoiceRow) -> bool:
@@ -168,28 +158,19 @@ INVOICES = Section(
             "Expecting one? Contact us and we will look into it."
         ),
     ),
-    list_fields=(
-        "name",
-        "prefix",
-        "invoice_number",
-        "full_number",
-        "invoice_date",
-        "due_date",
-        "amount",
-        "amount_due",
-        "currency_id",
-        "cancelled",
-        "shipping_stage",
+    list_fields=fields(
+        "name prefix invoice_number full_number invoice_date"
+        " due_date amount amount_due currency_id cancelled shipping_stage"
     ),
     spec=SPEC,
     columns=(
-        Column(_("Number"), title_link, sort="number"),
-        Column(_("Subject"), text("name"), sort="subject"),
-        Column(_("Date"), date("invoice_date"), sort="date"),
-        Column(_("Due"), date("due_date"), sort="due"),
-        Column(_("Status"), badge),
-        Column(_("Amount"), money("amount"), sort="amount", css="num"),
-        Column(_("Amount due"), money("amount_due"), sort="balance", css="num"),
+        Column(_("Number"), cells.title_link, sort="number"),
+        Column(_("Subject"), cells.text("name"), sort="subject"),
+        Column(_("Date"), cells.date("invoice_date"), sort="date"),
+        Column(_("Due"), cells.date("due_date"), sort="due"),
+        Column(_("Status"), cells.badge),
+        Column(_("Amount"), cells.money("amount"), sort="amount", css="num"),
+        Column(_("Amount due"), cells.money("amount_due"), sort="balance", css="num"),
     ),
     row=InvoiceRow.of,
     list_filters=list_filters,

@@ -17,18 +17,8 @@ from crm_gateway.models import Quote
 from crm_gateway.query import DateFilter, DateOperator, Filter
 from crm_gateway.scope import CheckedRecord
 from portal.listing import ListQuery, ListSpec, SortKey
-from portal.sections.declaration import (
-    Column,
-    Filters,
-    Section,
-    Texts,
-    badge,
-    badge_html,
-    date,
-    money,
-    text,
-    title_link,
-)
+from portal.sections import cells
+from portal.sections.declaration import Column, Filters, Section, Texts, fields
 from portal.site_settings import SiteSettings
 
 SPEC = ListSpec(
@@ -113,11 +103,11 @@ class QuoteRow:
     @property
     def badge(self) -> SafeString:
         if self.status:
-            shown = badge_html(BADGE_MODIFIER[self.status], SPEC.statuses[self.status])
+            shown = cells.badge_html(BADGE_MODIFIER[self.status], SPEC.statuses[self.status])
         else:
-            shown = badge_html("", self.record.quote_stage or "")
+            shown = cells.badge_html("", self.record.quote_stage or "")
         if self.expired and self.status != "accepted":
-            return format_html("{} {}", shown, badge_html("muted", _("Expired")))
+            return format_html("{} {}", shown, cells.badge_html("muted", _("Expired")))
         return shown
 
 
@@ -172,25 +162,18 @@ QUOTES = Section(
             "Quotes we prepare for you appear here. Want one? Contact us and tell us what you need."
         ),
     ),
-    list_fields=(
-        "name",
-        "prefix",
-        "quote_number",
-        "full_number",
-        "quote_stage",
-        "valid_until",
-        "amount",
-        "currency_id",
-        "date_entered",
+    list_fields=fields(
+        "name prefix quote_number full_number"
+        " quote_stage valid_until amount currency_id date_entered"
     ),
     spec=SPEC,
     columns=(
-        Column(_("Number"), title_link, sort="number"),
-        Column(_("Subject"), text("name"), sort="subject"),
-        Column(_("Created"), date("date_entered"), sort="created"),
-        Column(_("Valid until"), date("valid_until"), sort="valid"),
-        Column(_("Stage"), badge, sort="stage"),
-        Column(_("Amount"), money("amount"), sort="amount", css="num"),
+        Column(_("Number"), cells.title_link, sort="number"),
+        Column(_("Subject"), cells.text("name"), sort="subject"),
+        Column(_("Created"), cells.date("date_entered"), sort="created"),
+        Column(_("Valid until"), cells.date("valid_until"), sort="valid"),
+        Column(_("Stage"), cells.badge, sort="stage"),
+        Column(_("Amount"), cells.money("amount"), sort="amount", css="num"),
     ),
     row=QuoteRow.of,
     list_filters=list_filters,
