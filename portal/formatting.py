@@ -18,13 +18,15 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.cache import cache
 from django.utils import dates as names  # month and weekday names, translated
 
 from crm_gateway.models import Currency, Locale
+from crm_gateway.models import to_date as parse_date
+from crm_gateway.models import to_decimal as parse_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -155,29 +157,14 @@ def _format(value: Any, default: str) -> str:
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """A CRM amount as Decimal: text and ints parse exactly; anything else is None.
-
-    A float is converted through its shortest text form (no float arithmetic happens);
-    it should not occur, as the CRM sends amounts as text.
-    """
+    """A value to print as a number. Records come typed from the gateway (`Decimal`);
+    anything else goes through the gateway's one parser (never through float), and
+    overlong text is refused."""
     if isinstance(value, Decimal):
         return value if value.is_finite() else None
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, str) and len(value.strip()) > 40:
         return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        value = repr(value)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text or len(text) > 40:
-        return None
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
+    return parse_decimal(value)
 
 
 def _group(digits: str, separator: str) -> str:
@@ -245,30 +232,12 @@ def format_rate(value: Any, locale: CrmLocale) -> str:
 
 
 def to_date(value: Any) -> dt.date | None:
-    """A CRM date ("Y-m-d" or "Y-m-d H:i:s") or a date/datetime as a date."""
+    """A date or datetime as a date; text through the gateway's parser ("Y-m-d ...")."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
-    if not isinstance(value, str) or len(value.strip()) < 10:
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip()[:10])
-    except ValueError:
-        return None
-
-
-def to_datetime(value: Any) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day)
-    if not isinstance(value, str) or len(value.strip()) < 10:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.strip()[:19])
-    except ValueError:
-        return None
+    return parse_date(value)
 
 
 def _ordinal_suffix(day: int) -> str:
@@ -325,13 +294,6 @@ def format_date(value: Any, locale: CrmLocale) -> str:
     return php_date(day, locale.date_format) if day is not None else ""
 
 
-def format_datetime(value: Any, locale: CrmLocale) -> str:
-    moment = to_datetime(value)
-    if moment is None:
-        return ""
-    return f"{php_date(moment, locale.date_format)} {php_date(moment, locale.time_format)}"
-
-
 def format_size(size: Any, locale: CrmLocale) -> str:
     """A file size for people: "812 bytes", "1.4 KB", "200 MB" (1024-based)."""
     number = to_decimal(size)
@@ -382,7 +344,3 @@ async def aget_crm_locale(
         return CrmLocale()
     await cache.aset(key, locale.as_dict(), LOCALE_CACHE_SECONDS)
     return locale
-
-
-async def aforget_crm_locale(language: str = "") -> None:
-    await cache.adelete(_cache_key(language))

@@ -147,9 +147,6 @@ class ListQuery:
 
     # --- For the gateway ----------------------------------------------------------------
 
-    def offset(self, page_size: int) -> int:
-        return (self.page - 1) * page_size
-
     def crm_order(self, spec: ListSpec) -> str:
         return f"{spec.sorts[self.sort].field} {self.dir.upper()}"
 

@@ -44,10 +44,5 @@ def crm_date(context: template.Context, value: Any) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def crm_datetime(context: template.Context, value: Any) -> str:
-    return formatting.format_datetime(value, _locale(context))
-
-
-@register.simple_tag(takes_context=True)
 def file_size(context: template.Context, value: Any) -> str:
     return formatting.format_size(value, _locale(context))

@@ -12,7 +12,6 @@ from portal.formatting import (
     CrmLocale,
     aget_crm_locale,
     format_date,
-    format_datetime,
     format_money,
     format_number,
     format_rate,
@@ -155,7 +154,6 @@ def test_format_date_and_datetime():
     assert format_date("2026-02-03 23:10:00", US) == "02/03/2026"
     assert format_date("", US) == ""
     assert format_date("not a date", US) == ""
-    assert format_datetime("2026-02-03 23:10:00", DE) == "03.02.2026 23:10"
     assert to_date("2026-13-01") is None
 
 
