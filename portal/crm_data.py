@@ -20,10 +20,8 @@ from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest
 from django.utils import translation
-from django.utils.cache import patch_vary_headers
 
 from crm_gateway import errors
 from crm_gateway.credentials import (
@@ -209,34 +207,3 @@ async def decide_quote(
     except errors.CrmError as exc:
         # The decision itself is recorded (stage + the portal's activity log).
         logger.warning("could not add the decision note to a quote: %s", type(exc).__name__)
-
-
-# --- Rendering -------------------------------------------------------------------------
-
-
-def is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False)) and not getattr(request.htmx, "boosted", False)  # type: ignore[attr-defined]
-
-
-def render_page(
-    request: HttpRequest,
-    template_name: str,
-    context: dict[str, Any],
-    *,
-    partial: str | None = None,
-    push_url: str | None = None,
-) -> HttpResponse:
-    """The whole page, or only `partial` (`template.html#partial`) for an htmx request.
-
-    Both answers come from one URL, so `Vary: HX-Request` keeps caches from mixing them;
-    `push_url` puts the canonical URL of what is shown in the address bar (htmx).
-    """
-    context.setdefault("contact", getattr(request, "contact", None))
-    name = template_name
-    if partial and is_htmx(request):
-        name = f"{template_name}#{partial}"
-    response = render(request, name, context)
-    patch_vary_headers(response, ("HX-Request",))
-    if push_url and is_htmx(request):
-        response["HX-Push-Url"] = push_url
-    return response

@@ -27,6 +27,11 @@ from portal.site_settings import SiteSettings
 Filters = tuple[Filter | DateFilter, ...]
 
 
+def today() -> dt.date:
+    """The day statuses are computed for (overdue, expired): the CRM's dates are UTC."""
+    return dt.datetime.now(dt.UTC).date()
+
+
 class Row(Protocol):
     """One record as the pages show it: typed, with what is computed from it (status)."""
 

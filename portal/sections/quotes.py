@@ -18,7 +18,7 @@ from crm_gateway.query import DateFilter, DateOperator, Filter
 from crm_gateway.scope import CheckedRecord
 from portal.listing import ListQuery, ListSpec, SortKey
 from portal.sections import cells
-from portal.sections.declaration import Column, Filters, Section, Texts, fields
+from portal.sections.declaration import Column, Filters, Section, Texts, fields, today
 from portal.site_settings import SiteSettings
 
 SPEC = ListSpec(
@@ -140,8 +140,7 @@ REASON_MAX = 1000
 
 
 async def detail_extra(gateway: Any, checked: CheckedRecord[Quote], site: SiteSettings) -> dict:
-    today = dt.datetime.now(dt.UTC).date()
-    return {"can_decide": can_decide(site, checked, today), "reason_max": REASON_MAX}
+    return {"can_decide": can_decide(site, checked, today()), "reason_max": REASON_MAX}
 
 
 QUOTES = Section(

@@ -18,13 +18,8 @@ from crm_gateway.query import ListQuery as CrmListQuery
 from crm_gateway.scope import CheckedRecord
 from portal.formatting import CrmLocale
 from portal.listing import ListQuery, SortHeader, StatusPlan, clamp_page, sort_headers, sort_records
-from portal.sections.declaration import Column, Section
+from portal.sections.declaration import Column, Section, today
 from portal.site_settings import SiteSettings
-
-
-def today() -> dt.date:
-    """The day statuses are computed for (overdue, expired): the CRM's dates are UTC."""
-    return dt.datetime.now(dt.UTC).date()
 
 
 @dataclass(frozen=True)

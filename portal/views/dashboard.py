@@ -27,9 +27,10 @@ from crm_gateway import errors
 from crm_gateway.models import Document, Invoice, Quote
 from crm_gateway.query import PAGE_LIMIT, Filter
 from crm_gateway.query import ListQuery as CrmListQuery
-from portal.crm_data import contact_gateway, page_locale, render_page
+from portal.crm_data import contact_gateway, page_locale
 from portal.formatting import CrmLocale
 from portal.listing import ListQuery
+from portal.rendering import render_page
 from portal.sections import DOCUMENTS, INVOICES, QUOTES
 from portal.sections.documents import DocumentRow
 from portal.sections.invoices import InvoiceRow, stage_filters

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET
 
 from crm_gateway.responses import stream_response
 from portal.activity import arecord_activity
-from portal.crm_data import contact_gateway, page_locale, render_page
+from portal.crm_data import contact_gateway, page_locale
 from portal.errors import render_error
 from portal.listing import (
     PERIODS,
@@ -35,6 +35,7 @@ from portal.listing import (
     parse_list_query,
 )
 from portal.models import ActivityKind
+from portal.rendering import render_page
 from portal.sections import Section
 from portal.sections.access import checked_record, section_settings
 from portal.sections.rows import column_heads, fetch_rows, table_cells, today

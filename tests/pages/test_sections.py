@@ -1,0 +1,102 @@
+"""The section declarations: their URLs stay what bookmarks and e-mails point at, each
+row's status is computed once from the typed record, and nothing a section shows
+depends on a template of its own for the list."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from crm_gateway.models import Invoice, Quote
+from portal.sections import SECTIONS
+from portal.sections.invoices import InvoiceRow
+from portal.sections.quotes import QuoteRow
+from portal.views.dashboard import summarize_invoices
+
+TODAY = dt.date(2026, 11, 29)
+
+# Public paths: they must never change (bookmarks, e-mailed links, the CRM's templates).
+FIXED_PATHS = {
+    ("invoices", ()): "/invoices/",
+    ("invoice", ("i1",)): "/invoices/i1/",
+    ("invoice-pdf", ("i1",)): "/invoices/i1/pdf",
+    ("invoice-attachment", ("i1", "n1")): "/invoices/i1/attachments/n1",
+    ("quotes", ()): "/quotes/",
+    ("quote", ("q1",)): "/quotes/q1/",
+    ("quote-pdf", ("q1",)): "/quotes/q1/pdf",
+    ("quote-accept", ("q1",)): "/quotes/q1/accept",
+    ("quote-decline", ("q1",)): "/quotes/q1/decline",
+    ("documents", ()): "/documents/",
+    ("document", ("d1",)): "/documents/d1/",
+    ("document-download", ("d1",)): "/documents/d1/download",
+    ("dashboard", ()): "/",
+}
+
+
+@pytest.mark.parametrize(("route", "path"), FIXED_PATHS.items(), ids=lambda v: str(v))
+def test_url_names_and_paths_stay_as_they_are(route, path):
+    name, args = route
+    assert reverse(name, args=args) == path
+
+
+def test_each_section_declares_its_urls_and_templates():
+    assert [s.key for s in SECTIONS] == ["invoices", "quotes", "documents"]
+    for section in SECTIONS:
+        assert section.list_url() == f"/{section.key}/"
+        assert section.template == f"portal/{section.key}/detail.html"
+        assert bool(section.pdf) != section.download  # a printed PDF or a file, not both
+
+
+def invoice(**data) -> Invoice:
+    return Invoice.from_json({"id": "inv", **data})
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        ({"cancelled": "1", "amount_due": "5", "due_date": "2020-01-01"}, "cancelled"),
+        ({"amount_due": "0.00", "due_date": "2020-01-01"}, "paid"),
+        ({"amount_due": None}, "paid"),
+        ({"amount_due": "5", "due_date": "2026-11-28"}, "overdue"),
+        ({"amount_due": "5", "due_date": "2026-11-29"}, "open"),
+        ({"amount_due": "5"}, "open"),
+    ],
+)
+def test_invoice_rows_compute_their_status_from_the_typed_record(data, status):
+    row = InvoiceRow.of(invoice(**data), TODAY)
+    assert row.status == status
+    assert f"badge--{status}" in row.badge
+
+
+def test_the_dashboard_counts_with_the_rows_status():
+    rows = [
+        InvoiceRow.of(invoice(amount_due="10.10", currency_id="EUR", due_date="2026-11-01"), TODAY),
+        InvoiceRow.of(invoice(amount_due="0.20", currency_id="EUR", due_date="2026-12-01"), TODAY),
+        InvoiceRow.of(invoice(amount_due="0", currency_id="EUR"), TODAY),
+        InvoiceRow.of(invoice(amount_due="3", currency_id="USD", cancelled="1"), TODAY),
+    ]
+    summary = summarize_invoices(rows, total=4)
+    assert summary["open"] == 2 and summary["overdue"] == 1
+    assert [(c, str(a)) for c, a in summary["balances"]] == [("EUR", "10.30")]
+    assert summary["at_least"] is False
+
+
+@pytest.mark.parametrize(
+    ("stage", "valid_until", "status", "expired"),
+    [
+        ("Delivered", "2026-12-31", "awaiting", False),
+        ("Negotiation", "2026-11-29", "awaiting", False),  # valid through its last day
+        ("Delivered", "2026-11-28", "", True),
+        ("Closed Accepted", "2026-01-01", "accepted", True),
+        ("Confirmed", None, "accepted", False),
+        ("Closed Lost", None, "declined", False),
+        ("Draft", None, "", False),
+    ],
+)
+def test_quote_rows_compute_their_status(stage, valid_until, status, expired):
+    quote = Quote.from_json({"id": "q", "quote_stage": stage, "valid_until": valid_until})
+    row = QuoteRow.of(quote, TODAY)
+    assert (row.status, row.expired, row.awaiting) == (status, expired, status == "awaiting")
+    assert ("Expired" in row.badge) == (expired and status != "accepted")
