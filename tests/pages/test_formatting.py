@@ -57,8 +57,8 @@ def test_locale_from_meta_reads_every_part():
 
 
 def test_an_empty_group_separator_means_no_grouping():
-    locale = from_meta({"number_format": {"dec_sep": ",", "grp_sep": ""}})
-    assert format_number("1234567.5", locale) == "1234567,5"
+    locale = from_meta({"number_format": {"dec_sep": ".", "grp_sep": ""}})
+    assert format_number("1234567.5", locale) == "1234567.5"
 
 
 @pytest.mark.parametrize(
