@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -103,7 +104,7 @@ async def _currencies() -> Mapping[str, Currency]:
     for data in records if isinstance(records, list) else []:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             continue
-        currency = currency_layout(Currency.from_json(data))
+        currency = Currency.from_json(data)
         found[data["id"]] = currency
         if currency.iso4217:
             found[currency.iso4217] = currency
@@ -115,19 +116,16 @@ async def page_locale() -> CrmLocale:
     # Other currencies take the base currency's layout (places, symbol side, spacing).
     if base.currencies:
         layout = base.base_currency
-        merged = {
-            key: Currency(
-                iso4217=currency.iso4217,
-                symbol=currency.symbol,
-                significant_digits=layout.significant_digits,
-                symbol_place_after=layout.symbol_place_after,
-                space_separate=layout.space_separate,
-                name=currency.name,
+        merged = {}
+        for key, found in base.currencies.items():
+            currency = currency_layout(found)
+            merged[key] = (
+                layout
+                if currency.iso4217 == layout.iso4217
+                else replace(
+                    layout, iso4217=currency.iso4217, symbol=currency.symbol, name=currency.name
+                )
             )
-            if currency.iso4217 != layout.iso4217
-            else layout
-            for key, currency in base.currencies.items()
-        }
         return base.with_currencies(merged)
     return base
 
