@@ -17,6 +17,7 @@ from django.conf import settings as django_settings
 from django.core.cache import cache, caches
 from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import translation
 from django.utils.decorators import sync_and_async_middleware
 
@@ -58,11 +59,11 @@ class SiteSettings:
 
     @property
     def branding_css_url(self) -> str:
-        return f"/branding.css?v={self.revision}"
+        return f"{reverse('branding-css')}?v={self.revision}"
 
     @property
     def logo_url(self) -> str:
-        return f"/branding/logo?v={self.revision}" if self.has_logo else ""
+        return f"{reverse('branding-logo')}?v={self.revision}" if self.has_logo else ""
 
     @classmethod
     def from_model(cls, row: PortalSettings) -> SiteSettings:
