@@ -34,9 +34,15 @@ django.setup()
 from django.conf import settings  # noqa: E402
 
 from crm_emulator.demo_data import LARGE_DOCUMENT  # noqa: E402
-from crm_gateway import ContactGateway, ContactScope, Document, Invoice, ListQuery  # noqa: E402
-from crm_gateway.client import close_http_client  # noqa: E402
-from crm_gateway.credentials import staff_credential  # noqa: E402
+from crm_gateway import (  # noqa: E402
+    ContactGateway,
+    ContactScope,
+    Document,
+    Invoice,
+    ListQuery,
+    close_http_client,
+    staff_credential,
+)
 from tests.emulator_server import start_emulator  # noqa: E402
 
 LIST_ROUNDS = 60

@@ -1,15 +1,15 @@
 """The one declaration of what the portal may reach on a contact's behalf.
 
-Models, their fields, their links and the endpoints (tally, files, PDF) per model.
-Anything not declared here is refused with `NotAllowed` before any network call.
-Staff settings may narrow it (`DEFAULT_ALLOWLIST.narrowed(...)`), never widen it:
-`narrowed` intersects, so a name that is not already allowed is simply not there.
+Models, their fields, their links, the endpoints (tally, files, PDF) per model, and the
+few writes a contact may make: the fields (with the values) they may set, and the
+records they may leave a note on. Anything not declared here is refused with
+`NotAllowed` before any network call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from crm_gateway.errors import NotAllowed
@@ -28,6 +28,10 @@ class ModelRule:
     endpoints: frozenset[str] = frozenset()
     listable: bool = True  # False: only the contact's own record (Account, Contact)
     filters: frozenset[str] = frozenset()  # filter names beyond the fields themselves
+    # Writes: field -> the values a contact may set it to.
+    writable: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # The CRM's parent_type for a note on a record of this model; None: no notes.
+    note_parent_type: str | None = None
 
 
 def _rule(
@@ -37,6 +41,8 @@ def _rule(
     *,
     listable: bool = True,
     filters: str = "",
+    writable: Mapping[str, Iterable[str]] | None = None,
+    note_parent_type: str | None = None,
 ) -> ModelRule:
     return ModelRule(
         fields=frozenset(["id", *fields.split()]),
@@ -44,10 +50,16 @@ def _rule(
         endpoints=frozenset(endpoints),
         listable=listable,
         filters=frozenset(filters.split()),
+        writable=MappingProxyType(
+            {name: frozenset(values) for name, values in (writable or {}).items()}
+        ),
+        note_parent_type=note_parent_type,
     )
 
 
 _COMMON = "name date_entered date_modified"
+# The stages a contact's decision sets on a quote: accepted, declined.
+QUOTE_DECISION_STAGES = ("Closed Accepted", "Closed Lost")
 
 
 @dataclass(frozen=True)
@@ -81,37 +93,19 @@ class Allowlist:
         if endpoint not in self.rule(model).endpoints:
             raise NotAllowed(f"the portal does not offer {endpoint} for {model}")
 
-    def narrowed(
-        self,
-        *,
-        models: Iterable[str] | None = None,
-        fields: Mapping[str, Iterable[str]] | None = None,
-        links: Mapping[str, Iterable[str]] | None = None,
-        endpoints: Mapping[str, Iterable[str]] | None = None,
-    ) -> Allowlist:
-        """A subset: keep only these models / fields / links / endpoints (per model).
+    def check_write(self, model: str, values: Mapping[str, str]) -> None:
+        """Only declared fields, and only to declared values."""
+        writable = self.rule(model).writable
+        for name, value in values.items():
+            allowed = writable.get(name)
+            if allowed is None or value not in allowed:
+                raise NotAllowed(f"the portal does not set {model}.{name[:40]} to that value")
 
-        Everything is intersected with what is already allowed, so nothing can be added;
-        `id` always stays (a record cannot be addressed without it).
-        """
-        keep = set(self.models) if models is None else set(self.models) & set(models)
-        result: dict[str, ModelRule] = {}
-        for name in keep:
-            rule = self.models[name]
-            if fields is not None and name in fields:
-                rule = replace(rule, fields=rule.fields & ({"id"} | set(fields[name])))
-            if links is not None and name in links:
-                wanted = set(links[name])
-                rule = replace(
-                    rule,
-                    links=MappingProxyType(
-                        {key: value for key, value in rule.links.items() if key in wanted}
-                    ),
-                )
-            if endpoints is not None and name in endpoints:
-                rule = replace(rule, endpoints=rule.endpoints & set(endpoints[name]))
-            result[name] = rule
-        return Allowlist(MappingProxyType(result))
+    def note_parent_type(self, model: str) -> str:
+        parent_type = self.rule(model).note_parent_type
+        if parent_type is None:
+            raise NotAllowed(f"the portal does not add notes to {model} records")
+        return parent_type
 
 
 # The billing and shipping addresses printed on an invoice or quote.
@@ -138,15 +132,13 @@ DEFAULT_ALLOWLIST = Allowlist(
                 f" billing_contact_id description {_ADDRESSES}",
                 {"invoices": "Invoice"},
                 (TALLY, PDF),
+                # A contact accepts or declines a quote, and the decision is noted on it.
+                writable={"quote_stage": QUOTE_DECISION_STAGES},
+                note_parent_type="Quotes",
             ),
             "Document": _rule(
                 f"{_COMMON} document_name document_revision_id filename file_mime_type"
                 " category_id status_id description account_id contact_id",
-                {"revisions": "DocumentRevision"},
-                (FILES,),
-            ),
-            "DocumentRevision": _rule(
-                f"{_COMMON} document_id revision filename file_mime_type",
                 endpoints=(FILES,),
             ),
             "Note": _rule(

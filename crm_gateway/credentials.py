@@ -320,6 +320,16 @@ class _SharedToken:
     async def authorization(self) -> str:
         return f"Bearer {(await self._current()).access_token}"
 
+    async def grant_now(self) -> TokenSet:
+        """A new grant now, whatever is cached, shared like any other (Test connection:
+        a token cached before the secret changed must not hide a broken secret)."""
+        async with _locks.get(self._cache_key):
+            tokens = await self._fetch()
+            ttl = max(1, int(tokens.renew_at - time.time()))
+            await cache.aset(self._cache_key, tokens.as_dict(), timeout=ttl)
+            _remember(self._cache_key, tokens)
+            return tokens
+
     async def renew(self, stale_authorization: str) -> bool:
         stale = stale_authorization.removeprefix("Bearer ")
         async with _locks.get(self._cache_key):

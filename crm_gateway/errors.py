@@ -67,11 +67,35 @@ class CrmUnavailable(CrmError):
 
 
 class CrmConnectionError(CrmUnavailable):
-    pass
+    """No HTTP answer. The subclasses say why, when the transport could tell."""
+
+
+class HostNotFound(CrmConnectionError):
+    """The CRM's host name does not resolve (DNS)."""
+
+
+class TlsFailed(CrmConnectionError):
+    """The TLS handshake failed: untrusted or wrong certificate, or no TLS on that port."""
+
+
+class ConnectionRefused(CrmConnectionError):
+    """Nothing listens on the CRM's port."""
+
+
+class ConnectionDropped(CrmConnectionError):
+    """The CRM closed the connection without a proper HTTP answer."""
+
+
+class InvalidApiUrl(CrmConnectionError):
+    """ONECRM_API_URL is not a URL the portal can call (no scheme, bad host...)."""
 
 
 class CrmTimeout(CrmUnavailable):
     pass
+
+
+class ConnectTimeout(CrmTimeout):
+    """The connection itself was not established in time (not a slow answer)."""
 
 
 class StreamBroken(CrmUnavailable):

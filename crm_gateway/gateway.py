@@ -1,11 +1,15 @@
-"""Typed calls the portal makes: `ContactGateway` for a contact's data, plus the few
-service calls (version, /me, /portal/auth, metadata, sign-in lookups).
+"""`ContactGateway`: the CRM as one signed-in contact may see it, and the contact
+sign-in's own calls (the OAuth code exchange, `/me` with the contact's token).
 
 Every contact-facing call goes through the allow-list (refused before any network
 call), carries the contact's scope as list filters, and checks every returned record
 against the contact's account and contact ids. Which credential reads the data follows
 ONECRM_DATA_ACCESS; file and PDF bytes are fetched with the staff credential, and only
-from a `CheckedRecord` checked for this same contact.
+from a `CheckedRecord` checked for this same contact. Writes are typed and allow-listed
+(`set_quote_stage`, `add_note`) and take only a `CheckedRecord` of the same contact.
+
+What the portal itself asks of the CRM (staff tools, probes, sign-in lookups) is in
+crm_gateway.staff.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -26,19 +30,8 @@ from crm_gateway.credentials import (
     portal_token_credential,
     staff_credential,
 )
-from crm_gateway.models import (
-    Contact,
-    DocumentRevision,
-    FileInfo,
-    Locale,
-    Me,
-    ModelFields,
-    Page,
-    Record,
-    Tally,
-    Version,
-)
-from crm_gateway.query import PAGE_LIMIT, Filter, ListQuery, check_name
+from crm_gateway.models import FileInfo, Me, Page, Quote, Record, Tally
+from crm_gateway.query import PAGE_LIMIT, ListQuery, check_name
 from crm_gateway.rest import api_path, call_json, open_stream
 from crm_gateway.scope import (
     SCOPE_RULES,
@@ -52,10 +45,10 @@ from crm_gateway.streaming import CrmStream
 logger = logging.getLogger("crm_gateway")
 
 DATA_ACCESS_MODES = ("contact_token", "portal_auth", "staff")
-MAX_PAGES = 1000  # iter_records stops here even if the CRM keeps saying there is more
 
 
-def _records(reply: dict[str, Any], path: str) -> tuple[list[dict[str, Any]], int]:
+def records_of(reply: dict[str, Any], path: str) -> tuple[list[dict[str, Any]], int]:
+    """The records and the CRM's total of a list reply, or BadReply."""
     records = reply.get("records")
     if not isinstance(records, list) or not all(isinstance(item, dict) for item in records):
         raise errors.BadReply("a list reply without records", method="GET", path=path)
@@ -119,13 +112,10 @@ class ContactGateway:
         needed = SCOPE_RULES[model].fields
         return tuple(dict.fromkeys(("id", *shown, *needed)))
 
-    def _scoped_query(
-        self, model: str, query: ListQuery, extra: Iterable[Filter] = ()
-    ) -> ListQuery | None:
-        own_filters = SCOPE_RULES[model].filters(self.scope)
-        if own_filters is None:
+    def _scoped_query(self, model: str, query: ListQuery) -> ListQuery | None:
+        scope_filters = SCOPE_RULES[model].filters(self.scope)
+        if scope_filters is None:
             return None
-        scope_filters = [*own_filters, *extra]
         reserved = {item.name for item in scope_filters}
         for item in query.filters:
             for name in item.names:
@@ -151,12 +141,7 @@ class ContactGateway:
         return {key: value for key, value in data.items() if key in allowed or key == "_display"}
 
     def _check(
-        self,
-        cls: type[Any],
-        data: dict[str, Any],
-        *,
-        parent: CheckedRecord[Any] | None = None,
-        linked: bool = False,
+        self, cls: type[Any], data: dict[str, Any], *, linked: bool = False
     ) -> CheckedRecord[Any] | None:
         """The record sealed as checked, or None (and a warning) if it is not the contact's.
 
@@ -164,16 +149,7 @@ class ContactGateway:
         the CRM's statement that it is linked to them (documents have no owner field).
         """
         model = cls.MODEL
-        if model == "Document" and linked:
-            passed = True
-        elif model == "DocumentRevision":
-            passed = (
-                parent is not None
-                and parent.model == "Document"
-                and (data.get("document_id") == parent.id)
-            )
-        else:
-            passed = SCOPE_RULES[model].allows(self.scope, data)
+        passed = (model == "Document" and linked) or SCOPE_RULES[model].allows(self.scope, data)
         if not passed:
             logger.warning(
                 "crm returned a %s outside the contact's scope; dropped (contact %s)",
@@ -189,12 +165,10 @@ class ContactGateway:
         path: str,
         query: ListQuery,
         *,
-        parent: CheckedRecord[Any] | None,
         linked: bool = False,
     ) -> Page[CheckedRecord[Any]]:
         model = cls.MODEL
-        extra = [Filter("document_id", parent.id)] if model == "DocumentRevision" and parent else []
-        scoped = self._scoped_query(model, query, extra)
+        scoped = self._scoped_query(model, query)
         if scoped is None:
             return Page([], 0, query.offset, query.limit)
         reply = await call_json(
@@ -204,9 +178,9 @@ class ContactGateway:
             params=scoped.params(),
             accept_language=self.scope.accept_language,
         )
-        raw, total = _records(reply, path)
-        if model in {"Document", "DocumentRevision"}:
-            checked = [self._check(cls, data, parent=parent, linked=linked) for data in raw]
+        raw, total = records_of(reply, path)
+        if model == "Document":
+            checked = [self._check(cls, data, linked=linked) for data in raw]
             kept = [record for record in checked if record is not None]
         else:
             # The common case, hoisted out of the per-record loop (a page has up to 200).
@@ -214,7 +188,7 @@ class ContactGateway:
             allowed = self.allowlist.rule(model).fields
             kept = [seal(cls, data, scope, allowed) for data in raw if allows(scope, data)]
         dropped = len(raw) - len(kept)
-        if dropped and model not in {"Document", "DocumentRevision"}:
+        if dropped and model != "Document":
             logger.warning(
                 "crm returned %d %s records outside the contact's scope; dropped (contact %s)",
                 dropped,
@@ -229,39 +203,15 @@ class ContactGateway:
     ) -> Page[CheckedRecord[T]]:
         """One page of the contact's records of `cls` (Invoice, Quote, Document, ...)."""
         query = query or ListQuery()
-        if not self.allowlist.rule(cls.MODEL).listable or cls.MODEL == "DocumentRevision":
+        if not self.allowlist.rule(cls.MODEL).listable:
             raise errors.NotAllowed(f"the portal does not list {cls.MODEL} records")
         if cls.MODEL == "Document":
             # Documents hang off accounts and contacts by join links: list the contact's own.
             owner = ("Account", self.scope.account_id) if self.scope.account_id else None
             owner = owner or ("Contact", self.scope.contact_id)
             path = api_path("data", owner[0], owner[1], "documents")
-            return await self._list(cls, path, query, parent=None, linked=True)
-        return await self._list(cls, api_path("data", cls.MODEL), query, parent=None)
-
-    async def iter_records[T: Record](
-        self, cls: type[T], query: ListQuery | None = None
-    ) -> AsyncIterator[CheckedRecord[T]]:
-        """Every matching record, fetched 200 at a time."""
-        query = query or ListQuery()
-        offset = query.offset
-        for _ in range(MAX_PAGES):
-            page = await self.list_records(
-                cls,
-                ListQuery(
-                    fields=query.fields,
-                    filters=query.filters,
-                    filter_text=query.filter_text,
-                    order=query.order,
-                    offset=offset,
-                    limit=PAGE_LIMIT,
-                ),
-            )
-            for record in page.records:
-                yield record
-            offset += PAGE_LIMIT
-            if offset >= page.crm_total or not page.crm_count:
-                return
+            return await self._list(cls, path, query, linked=True)
+        return await self._list(cls, api_path("data", cls.MODEL), query)
 
     async def related[T: Record](
         self,
@@ -270,14 +220,14 @@ class ContactGateway:
         cls: type[T],
         query: ListQuery | None = None,
     ) -> Page[CheckedRecord[T]]:
-        """Records linked to a checked record (Invoice.payments, Document.revisions...)."""
+        """Records linked to a checked record (Invoice.payments, Invoice.notes...)."""
         self._require_checked(record)
         check_name(link, "link name")
         target = self.allowlist.link_target(record.model, link)
         if target != cls.MODEL:
             raise errors.NotAllowed(f"{record.model}.{link} holds {target}, not {cls.MODEL}")
         path = api_path("data", record.model, record.id, link)
-        return await self._list(cls, path, query or ListQuery(), parent=record)
+        return await self._list(cls, path, query or ListQuery())
 
     # --- single records
     async def get_record[T: Record](
@@ -304,18 +254,10 @@ class ContactGateway:
             raise errors.BadReply("a record reply without its record", method="GET", path=path)
         if data.get("id") != record_id:
             raise errors.NotFound("no such record", method="GET", path=path)
-        parent = None
-        if model == "DocumentRevision":
-            document_id = data.get("document_id")
-            if not isinstance(document_id, str):
-                raise errors.NotFound("no such record", method="GET", path=path)
-            from crm_gateway.models import Document
-
-            parent = await self.get_record(Document, document_id)
         linked = False
         if model == "Document" and not SCOPE_RULES[model].allows(self.scope, data):
             linked = await self._document_is_linked(record_id)
-        checked = self._check(cls, data, parent=parent, linked=linked)
+        checked = self._check(cls, data, linked=linked)
         if checked is None:
             raise errors.NotFound("no such record", method="GET", path=path)
         return checked
@@ -333,13 +275,10 @@ class ContactGateway:
                 credential=self._data_credential(),
                 params=[("fields[]", "id"), ("limit", str(PAGE_LIMIT))],
             )
-            raw, _ = _records(reply, path)
+            raw, _ = records_of(reply, path)
             if any(item.get("id") == owner_id for item in raw):
                 return True
         return False
-
-    async def own_contact(self) -> CheckedRecord[Contact]:
-        return await self.get_record(Contact, self.scope.contact_id)
 
     def _require_checked(self, record: CheckedRecord[Any]) -> None:
         if not isinstance(record, CheckedRecord) or not record.belongs_to(self.scope):
@@ -375,7 +314,7 @@ class ContactGateway:
 
     @contextlib.asynccontextmanager
     async def download(self, record: CheckedRecord[Any]) -> AsyncIterator[CrmStream]:
-        """The file of a checked Document, DocumentRevision or Note, as a stream."""
+        """The file of a checked Document or Note, as a stream."""
         self._require_checked(record)
         self.allowlist.check_endpoint(record.model, FILES)
         path = api_path("files", "download", record.model, record.id)
@@ -399,83 +338,54 @@ class ContactGateway:
                 raise errors.BadReply("the CRM printed something other than a PDF", path=path)
             yield stream
 
-    async def me(self) -> Me:
-        """Who the contact's own token says it is (contact_token sign-in)."""
-        if self.scope.credential is None:
-            raise errors.ReauthenticationRequired("no contact token in this session")
-        return await me(self.scope.credential, accept_language=self.scope.accept_language)
+    # --- writes: typed, allow-listed, only to records checked for this contact
+    async def set_quote_stage(self, quote: CheckedRecord[Quote], stage: str) -> None:
+        """Set a checked quote's stage (accept or decline it), nothing else."""
+        self._require_checked(quote)
+        self.allowlist.check_write(quote.model, {"quote_stage": stage})
+        path = api_path("data", quote.model, quote.id)
+        await self._write(quote, "PATCH", path, {"data": {"quote_stage": stage}, "create": False})
+
+    async def add_note(self, parent: CheckedRecord[Any], *, name: str, description: str) -> None:
+        """A note for the CRM's users on a checked record, linked to this contact (and
+        account) and marked for the portal, so the contact sees it as theirs."""
+        self._require_checked(parent)
+        parent_type = self.allowlist.note_parent_type(parent.model)
+        note = {
+            "name": name[:250],
+            "description": description[:4000],
+            "parent_type": parent_type,
+            "parent_id": parent.id,
+            "contact_id": self.scope.contact_id,
+            "account_id": self.scope.account_id or "",
+            "portal_flag": True,
+        }
+        await self._write(parent, "POST", api_path("data", "Note"), {"data": note})
+
+    async def _write(
+        self, record: CheckedRecord[Any], method: str, path: str, body: Mapping[str, Any]
+    ) -> None:
+        """With the data credential; if the CRM forbids the contact the write, with the
+        staff credential: safe, as `record` passed this contact's scope check first."""
+        self._require_checked(record)
+        credential = self._data_credential()
+        if credential.kind != "staff":
+            try:
+                await call_json(method, path, credential=credential, json=body)
+                return
+            except errors.Forbidden:
+                logger.info("CRM refused a contact write to %s; using the staff credential", path)
+        await call_json(method, path, credential=staff_credential(), json=body)
 
 
-# --- Service calls (not on a contact's behalf) ------------------------------------------
-
-
-async def version() -> Version:
-    """`/version`, unauthenticated: is the CRM there, which edition."""
-    return Version.from_json(await call_json("GET", "/version"))
+# --- The contact sign-in's calls ---------------------------------------------------------
 
 
 async def me(credential: Credential, *, accept_language: str | None = None) -> Me:
+    """`/me` with a contact's (or a CRM user's) own token: who the CRM says signed in."""
     return Me.from_json(
         await call_json("GET", "/me", credential=credential, accept_language=accept_language)
     )
-
-
-async def portal_auth(contact_id: str) -> TokenSet:
-    """`POST /portal/auth`: a token scoped to one contact, minted with the staff credential."""
-    contact_id = check_record_id(contact_id)
-    path = "/portal/auth"
-    reply = await call_json(
-        "POST", path, credential=staff_credential(), json={"contact_id": contact_id}
-    )
-    return TokenSet.from_reply(reply, path=path)
-
-
-async def meta_locale(*, accept_language: str | None = None) -> Locale:
-    return Locale.from_json(
-        await call_json(
-            "GET", "/meta/locale", credential=staff_credential(), accept_language=accept_language
-        )
-    )
-
-
-async def meta_fields(model: str, *, accept_language: str | None = None) -> ModelFields:
-    check_name(model, "model name")
-    reply = await call_json(
-        "GET",
-        api_path("meta", "fields", model),
-        credential=staff_credential(),
-        accept_language=accept_language,
-    )
-    return ModelFields.from_json(reply)
-
-
-async def find_contacts_by_email(email: str) -> list[Contact]:
-    """Sign-in lookup with the staff credential (`filters[any_email]`), exact matches only."""
-    query = ListQuery(
-        fields=(
-            "first_name",
-            "last_name",
-            "email1",
-            "email2",
-            "primary_account_id",
-            "portal_active",
-            "portal_name",
-        ),
-        filters=(Filter("any_email", email),),
-        limit=20,
-    )
-    path = "/data/Contact"
-    reply = await call_json("GET", path, credential=staff_credential(), params=query.params())
-    raw, _ = _records(reply, path)
-    wanted = email.strip().lower()
-    contacts = [Contact.from_json(data) for data in raw]
-    # any_email matches substrings: only an exact address identifies a person.
-    return [
-        contact
-        for contact in contacts
-        if wanted
-        in {(contact.email1 or "").strip().lower(), (contact.email2 or "").strip().lower()}
-    ]
 
 
 async def exchange_authorization_code(
@@ -507,43 +417,4 @@ async def exchange_authorization_code(
     return TokenSet.from_reply(reply, path=path)
 
 
-async def exchange_user_authorization_code(
-    code: str, redirect_uri: str, code_verifier: str
-) -> TokenSet:
-    """The staff sign-in's last step: `authorization_code` (with PKCE) on
-    /auth/user/access_token, for a CRM *user*. The tokens only ask /me who it is."""
-    path = "/auth/user/access_token"
-    body = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": redirect_uri,
-        "client_id": settings.ONECRM_CLIENT_ID,
-        "client_secret": settings.ONECRM_CLIENT_SECRET,
-        "code_verifier": code_verifier,
-    }
-    try:
-        reply = await call_json("POST", path, json=body)
-    except (errors.BadRequest, errors.Unauthorized) as exc:
-        raise errors.ReauthenticationRequired(
-            "the sign-in code was refused",
-            method="POST",
-            path=path,
-            error=exc.error,
-            crm_message=exc.message,
-            status=exc.status,
-        ) from None
-    return TokenSet.from_reply(reply, path=path)
-
-
-__all__ = [
-    "ContactGateway",
-    "DocumentRevision",
-    "exchange_authorization_code",
-    "exchange_user_authorization_code",
-    "find_contacts_by_email",
-    "me",
-    "meta_fields",
-    "meta_locale",
-    "portal_auth",
-    "version",
-]
+__all__ = ["ContactGateway", "exchange_authorization_code", "me"]

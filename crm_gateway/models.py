@@ -278,15 +278,6 @@ class Document(Record):
 
 
 @dataclass(frozen=True)
-class DocumentRevision(Record):
-    MODEL: ClassVar[str] = "DocumentRevision"
-    document_id: str | None = None
-    revision: str | None = None
-    filename: str | None = None
-    file_mime_type: str | None = None
-
-
-@dataclass(frozen=True)
 class Note(Record):
     MODEL: ClassVar[str] = "Note"
     description: str | None = None
@@ -336,12 +327,6 @@ class Contact(Record):
     primary_account_id: str | None = None
     portal_active: bool | None = None
     portal_name: str | None = None
-
-
-MODEL_CLASSES: dict[str, type[Record]] = {
-    cls.MODEL: cls
-    for cls in (Invoice, Quote, Document, DocumentRevision, Note, Payment, Account, Contact)
-}
 
 
 @dataclass(frozen=True)

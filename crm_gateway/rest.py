@@ -17,6 +17,8 @@ import email.utils
 import logging
 import random
 import re
+import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -103,6 +105,55 @@ def _is_reconnectable(exc: httpx.TransportError) -> bool:
     ) and not isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout)
 
 
+_DNS_MARKERS = (
+    "name or service not known",
+    "nodename nor servname",
+    "name resolution",
+    "getaddrinfo failed",
+    "no address associated",
+    "[errno -2]",
+    "[errno -3]",
+    "[errno -5]",
+)
+_TLS_MARKERS = ("certificate", "ssl", "tls", "wrong version number")
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def connection_error(
+    exc: httpx.TransportError, method: str, path: str
+) -> errors.CrmConnectionError:
+    """The typed reason a connection failed, read from the transport's exception chain
+    (the chain itself is never kept: its request carries the headers)."""
+    chain = _causes(exc)
+    text = " ".join(str(item) for item in chain).lower()
+    name = type(exc).__name__
+    kind: type[errors.CrmConnectionError] = errors.CrmConnectionError
+    what = f"could not reach the CRM ({name})"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        kind, what = errors.InvalidApiUrl, "ONECRM_API_URL has no http:// or https:// scheme"
+    elif any(isinstance(item, socket.gaierror) for item in chain) or any(
+        marker in text for marker in _DNS_MARKERS
+    ):
+        kind, what = errors.HostNotFound, "the CRM's host name does not resolve"
+    elif any(isinstance(item, ssl.SSLError) for item in chain) or any(
+        marker in text for marker in _TLS_MARKERS
+    ):
+        kind, what = errors.TlsFailed, "the TLS handshake with the CRM failed"
+    elif any(isinstance(item, ConnectionRefusedError) for item in chain) or "refused" in text:
+        kind, what = errors.ConnectionRefused, "the CRM refused the connection"
+    elif isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        kind, what = errors.ConnectionDropped, f"the CRM closed the connection ({name})"
+    return kind(what, method=method, path=path)
+
+
 def error_from_response(
     response: httpx.Response, body: bytes, method: str, path: str, secrets: Sequence[str] = ()
 ) -> errors.CrmStatusError:
@@ -150,6 +201,8 @@ class _Call:
     accept_language: str | None
     extra_headers: Mapping[str, str] | None
     stream: bool
+    # A caller that must answer sooner (the readiness probe) shortens ONECRM_DEADLINE.
+    deadline: float | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -176,13 +229,18 @@ async def _send(call: _Call) -> httpx.Response:
     must close it.
     """
     method = call.method.upper()
-    deadline = time.monotonic() + settings.ONECRM_DEADLINE
+    budget = settings.ONECRM_DEADLINE
+    if call.deadline is not None:
+        budget = min(budget, call.deadline)
+    deadline = time.monotonic() + budget
     policy = retry_policy
     retryable_method = method in IDEMPOTENT_METHODS
     reauthenticated = False
     attempt = 0
     client = get_http_client()
     url = settings.ONECRM_API_URL.rstrip("/") + call.path
+    if not settings.ONECRM_API_URL:
+        raise errors.InvalidApiUrl("ONECRM_API_URL is not set", method=method, path=call.path)
     while True:
         attempt += 1
         remaining = deadline - time.monotonic()
@@ -220,15 +278,20 @@ async def _send(call: _Call) -> httpx.Response:
             write=min(settings.ONECRM_TIMEOUT, remaining),
             pool=min(5.0, remaining),
         )
-        request = client.build_request(
-            wire_method,
-            url,
-            params=list(call.params) if call.params else None,
-            json=call.json_body,
-            data=dict(call.form_body) if call.form_body is not None else None,
-            headers=headers,
-            timeout=timeout,
-        )
+        try:
+            request = client.build_request(
+                wire_method,
+                url,
+                params=list(call.params) if call.params else None,
+                json=call.json_body,
+                data=dict(call.form_body) if call.form_body is not None else None,
+                headers=headers,
+                timeout=timeout,
+            )
+        except httpx.InvalidURL as exc:
+            raise errors.InvalidApiUrl(
+                f"ONECRM_API_URL is not a valid URL ({exc})"[:200], method=method, path=call.path
+            ) from None
         started = time.monotonic()
         status: int | None = None
         failure: errors.CrmError | None = None
@@ -245,20 +308,19 @@ async def _send(call: _Call) -> httpx.Response:
         except (TimeoutError, httpx.TimeoutException) as exc:
             if response is not None:
                 await response.aclose()
-            failure = errors.CrmTimeout(
+            connecting = isinstance(exc, httpx.ConnectTimeout)
+            failure = (errors.ConnectTimeout if connecting else errors.CrmTimeout)(
                 f"the CRM did not answer in time ({type(exc).__name__})",
                 method=method,
                 path=call.path,
             )
-            if isinstance(exc, httpx.ConnectTimeout):
+            if connecting:
                 retry_delay = policy.backoff(attempt)
         except httpx.TransportError as exc:
             if response is not None:
                 await response.aclose()
-            failure = errors.CrmConnectionError(
-                f"could not reach the CRM ({type(exc).__name__})", method=method, path=call.path
-            )
-            if _is_reconnectable(exc):
+            failure = connection_error(exc, method, call.path)
+            if _is_reconnectable(exc) and not isinstance(failure, errors.InvalidApiUrl):
                 retry_delay = policy.backoff(attempt)
         except BaseException:
             # Cancelled (the visitor went away) or a bug: never keep a pooled connection.
@@ -320,8 +382,10 @@ def _decode_json(response: httpx.Response, method: str, path: str) -> dict[str, 
     try:
         payload = response.json()
     except ValueError:
+        # The media type says what came instead (an HTML page: a wrong ONECRM_API_URL).
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0][:60]
         raise errors.BadReply(
-            "the CRM's reply is not JSON", method=method, path=path, status=200
+            f"the CRM's reply is not JSON (got {kind})", method=method, path=path, status=200
         ) from None
     if not isinstance(payload, dict):
         raise errors.BadReply(
@@ -339,9 +403,12 @@ async def call_json(
     json: Any = None,
     form: Mapping[str, str] | None = None,
     accept_language: str | None = None,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """One JSON call: the decoded object, or a typed `CrmError`."""
-    call = _Call(method, path, credential, params, json, form, accept_language, None, False)
+    call = _Call(
+        method, path, credential, params, json, form, accept_language, None, False, deadline
+    )
     response = await _send(call)
     return _decode_json(response, method.upper(), path)
 

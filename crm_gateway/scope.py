@@ -128,8 +128,6 @@ SCOPE_RULES: dict[str, ScopeRule] = {
     ),
     "Account": ScopeRule((), _no_list, _account_ok),
     "Contact": ScopeRule((), _no_list, _contact_ok),
-    # A revision belongs to a document: checked through its parent (see the gateway).
-    "DocumentRevision": ScopeRule(("document_id",), lambda scope: [], lambda scope, data: False),
 }
 
 

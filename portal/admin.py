@@ -5,12 +5,12 @@ link), sign-in links and the activity log (read-only)."""
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from asgiref.sync import async_to_sync, iscoroutinefunction
+from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from portal import connection_check, validators
+from crm_gateway import Contact, CrmError, StaffGateway
+from portal import connection_check, signin_links, validators
 from portal.activity import record_activity
 from portal.models import (
     ActivityEvent,
@@ -335,23 +336,9 @@ class SettingsChangeAdmin(admin.ModelAdmin):
 # --- Contact access
 
 
-def sign_in_link_hook() -> Any:
-    """`portal.signin_links.send_sign_in_link(contact_id)`, once the sign-in feature has it."""
-    try:
-        module = importlib.import_module("portal.signin_links")
-    except ImportError:
-        return None
-    return getattr(module, "send_sign_in_link", None)
-
-
 def send_sign_in_link(contact_id: str, request: HttpRequest) -> bool:
     """True when a link was mailed (the CRM knows the contact, who may come in)."""
-    hook = sign_in_link_hook()
-    if hook is None:
-        return False
-    if iscoroutinefunction(hook):
-        return bool(async_to_sync(hook)(contact_id, request))
-    return bool(hook(contact_id, request))
+    return async_to_sync(signin_links.send_sign_in_link)(contact_id, request)
 
 
 def _set_blocked(request: HttpRequest, accesses: Any, blocked: bool) -> int:
@@ -375,19 +362,36 @@ class ContactSearchForm(forms.Form):
     )
 
 
-CONTACT_FIELDS = ["first_name", "last_name", "email1", "primary_account_id", "portal_active"]
+@dataclass
+class FoundContact:
+    """One row of Find contact: the CRM's contact and what the portal knows of them."""
+
+    contact: Contact
+    access: ContactAccess | None
+
+    @property
+    def id(self) -> str:
+        return self.contact.id
+
+    @property
+    def email1(self) -> str:
+        return self.contact.email1 or ""
+
+    @property
+    def primary_account_id(self) -> str:
+        return self.contact.primary_account_id or ""
+
+    @property
+    def display_name(self) -> str:
+        full = " ".join(part for part in (self.contact.first_name, self.contact.last_name) if part)
+        return self.contact.display or full or self.contact.name or self.contact.id
 
 
-async def search_crm_contacts(query: str, limit: int = 20) -> list[dict[str, Any]]:
-    params: list[tuple[str, str]] = [("fields[]", name) for name in CONTACT_FIELDS]
-    if "@" in query:
-        params.append(("filters[any_email]", query))
-    else:
-        params.append(("filter_text", query))
-    params.append(("limit", str(limit)))
-    body = await connection_check.staff_get("/data/Contact", params)
-    records = body.get("records") or []
-    return [record for record in records if isinstance(record, dict) and record.get("id")]
+def search_crm_contacts(query: str) -> list[FoundContact]:
+    """Contacts by e-mail or name, through the gateway with the staff credential."""
+    contacts = async_to_sync(StaffGateway().find_contacts)(query)
+    known = ContactAccess.objects.in_bulk([c.id for c in contacts], field_name="contact_id")
+    return [FoundContact(contact, known.get(contact.id)) for contact in contacts]
 
 
 @admin.register(ContactAccess)
@@ -431,11 +435,6 @@ class ContactAccessAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Send a sign-in link"))
     def send_link(self, request: HttpRequest, queryset: Any) -> None:
-        if sign_in_link_hook() is None:
-            self.message_user(
-                request, _("Sending sign-in links is not available yet."), messages.WARNING
-            )
-            return
         sent = 0
         for access in queryset.filter(blocked=False):
             if send_sign_in_link(access.contact_id, request):
@@ -461,29 +460,15 @@ class ContactAccessAdmin(admin.ModelAdmin):
         if request.method == "POST" and self.has_change_permission(request):
             return self._act_on_contact(request)
         form = ContactSearchForm(request.GET or None)
-        results: list[dict[str, Any]] = []
+        results: list[FoundContact] = []
         problem = ""
         if form.is_valid():
             try:
-                results = async_to_sync(search_crm_contacts)(form.cleaned_data["q"])
-            except connection_check.ConnectionProblem as error:
-                problem = error.message
-            known = {
-                access.contact_id: access
-                for access in ContactAccess.objects.filter(
-                    contact_id__in=[str(r["id"]) for r in results]
-                )
-            }
-            for record in results:
-                record["access"] = known.get(str(record["id"]))
-                record["display_name"] = (
-                    record.get("_display")
-                    or " ".join(
-                        str(record.get(k) or "") for k in ("first_name", "last_name")
-                    ).strip()
-                    or record.get("name")
-                    or record["id"]
-                )
+                results = search_crm_contacts(form.cleaned_data["q"])
+            except CrmError as error:
+                # The same reasons and sentences as Test connection.
+                problem = connection_check.problem_for(error).message
+                logger.warning("staff contact search failed: %s", type(error).__name__)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Find a CRM contact"),
@@ -492,7 +477,6 @@ class ContactAccessAdmin(admin.ModelAdmin):
             "results": results,
             "searched": form.is_valid(),
             "problem": problem,
-            "can_send_links": sign_in_link_hook() is not None,
         }
         return TemplateResponse(request, "admin/portal/contactaccess/find_contact.html", context)
 
@@ -515,7 +499,13 @@ class ContactAccessAdmin(admin.ModelAdmin):
                 access.save(update_fields=["invited_at"])
                 messages.success(request, _("Sign-in link sent."))
             else:
-                messages.warning(request, _("Sending sign-in links is not available yet."))
+                messages.warning(
+                    request,
+                    _(
+                        "No link sent: the CRM has no e-mail address for this contact, "
+                        "or they may not use the portal."
+                    ),
+                )
         url = reverse("admin:portal_contactaccess_find")
         return HttpResponseRedirect(f"{url}?{urlencode({'q': back})}" if back else url)
 

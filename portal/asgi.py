@@ -26,11 +26,13 @@ class PortalASGIHandler(ASGIHandler):
 
 django_application = PortalASGIHandler()  # what get_asgi_application() builds, bigger chunks
 
-from httpcore2._async.http11 import AsyncHTTP11Connection  # noqa: E402
+# The CRM client's socket reads, set here as the relay's chunk size is (a run-time
+# setting of the HTTP library the gateway uses; the only import of it outside crm_gateway).
+from httpcore2._async.http11 import AsyncHTTP11Connection  # noqa: E402, TID251
 
 AsyncHTTP11Connection.READ_NUM_BYTES = RELAY_CHUNK_BYTES
 
-from crm_gateway.client import close_http_client  # noqa: E402  (needs Django set up)
+from crm_gateway import close_http_client  # noqa: E402  (needs Django set up)
 
 
 async def application(scope, receive, send):

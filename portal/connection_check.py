@@ -1,36 +1,49 @@
 """Check the portal's connection to the CRM and say precisely what is wrong.
 
-Used by the admin's **Test connection** button and by `manage.py portal_check`. It talks
-to the CRM directly through the shared pooled client (crm_gateway.client), not through
-the gateway's richer API, so it keeps working (and explaining) when the rest does not:
+Used by the admin's **Test connection** button and by `manage.py portal_check`. It asks
+the CRM through `StaffGateway`, the same road, credential (Basic or OAuth), deadline and
+retries every page uses, so what it reports is what the portal meets:
 
 1. `GET /version` with no credential: is the CRM there, which version and products?
-2. `POST /auth/user/access_token` (client_credentials) with the portal's staff credential;
-3. `GET /version` with that token: does the CRM accept it (`authenticated: true`)?
-4. `GET /meta/locale` with the token: can the credential read anything?
+2. the staff credential: a fresh `client_credentials` token (OAuth), or nothing to fetch
+   (HTTP Basic, proved by the next step);
+3. `GET /version` with it: does the CRM accept it (`authenticated: true`)?
+4. `GET /meta/locale` with it: can the credential read anything?
 
-Each failure gets a reason code (dns, tls, refused, timeout, unauthorized,
-startup_edition, plain_http_refused, forbidden, http_error, bad_reply, not_configured)
-and a sentence for staff. Secrets never appear in a report: the credential is shown as
-"set" or "not set", and the CRM's own message is echoed only after scrubbing it.
+This module only maps the gateway's typed errors to a reason code (dns, tls, refused,
+timeout, network, unauthorized, startup_edition, plain_http_refused, forbidden,
+http_error, bad_reply, not_configured) and a sentence for staff. Secrets never appear in
+a report: a credential is shown as "set" or "not set", and the CRM's own message is
+echoed only after scrubbing it.
 """
 
 from __future__ import annotations
 
-import socket
-import ssl
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx2 as httpx
 from django.conf import settings
 
-from crm_gateway.client import get_http_client
-
-CHECK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-TOKEN_SCOPE = "read write profile"  # noqa: S105 (OAuth scopes, not a secret)
+from crm_gateway import (
+    BadReply,
+    ConnectionDropped,
+    ConnectionRefused,
+    CrmConnectionError,
+    CrmError,
+    CrmStatusError,
+    CrmTimeout,
+    Forbidden,
+    HostNotFound,
+    InvalidApiUrl,
+    NotFound,
+    StaffGateway,
+    TlsFailed,
+    Unauthorized,
+)
+from crm_gateway import ConnectTimeout as CrmConnectTimeout
 
 
 class ConnectionProblem(Exception):
@@ -69,19 +82,6 @@ class ConnectionReport:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Credential:
-    client_id: str
-    client_secret: str
-
-
-def configured_credential() -> Credential:
-    return Credential(
-        client_id=settings.ONECRM_SERVICE_CLIENT_ID,
-        client_secret=settings.ONECRM_SERVICE_CLIENT_SECRET,
-    )
-
-
 def mask_secret(value: str) -> str:
     """Only whether a secret is set, never any of its characters."""
     return "set" if value else "not set"
@@ -102,111 +102,89 @@ def environment_summary() -> list[tuple[str, str]]:
     ]
 
 
-def _scrub(text: str, credential: Credential | None) -> str:
+def _scrub(text: str) -> str:
+    """The gateway scrubs tokens; a CRM could still echo a configured secret back."""
     text = (text or "")[:300]
-    if credential is not None and credential.client_secret:
-        text = text.replace(credential.client_secret, "[secret]")
+    for secret in (
+        settings.ONECRM_SERVICE_CLIENT_SECRET,
+        settings.ONECRM_CLIENT_SECRET,
+        settings.ONECRM_BASIC_PASSWORD,
+    ):
+        if secret:
+            text = text.replace(secret, "[secret]")
     return text
 
 
-def _causes(error: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in chain and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def classify_transport_error(error: httpx.TransportError, url: str) -> ConnectionProblem:
-    host = urlsplit(url).hostname or url
-    chain = _causes(error)
-    text = " ".join(str(item) for item in chain).lower()
-    if isinstance(error, httpx.TimeoutException):
-        phase = "connecting to" if isinstance(error, httpx.ConnectTimeout) else "waiting for"
-        return ConnectionProblem("timeout", f"Timed out {phase} {host}.")
-    if any(isinstance(item, socket.gaierror) for item in chain) or any(
-        marker in text
-        for marker in (
-            "name or service not known",
-            "nodename nor servname",
-            "name resolution",
-            "getaddrinfo failed",
-            "no address associated",
-            "[errno -2]",
-            "[errno -3]",
-            "[errno -5]",
+def _credential_hint() -> str:
+    if settings.ONECRM_BASIC_USERNAME:
+        return (
+            "check ONECRM_BASIC_USERNAME / ONECRM_BASIC_PASSWORD and that the CRM allows "
+            "HTTP Basic authentication for the API."
         )
-    ):
+    return (
+        "check ONECRM_SERVICE_CLIENT_ID / ONECRM_SERVICE_CLIENT_SECRET and that the OAuth "
+        "client exists in 1CRM."
+    )
+
+
+def _connection_problem(error: CrmConnectionError | CrmTimeout) -> ConnectionProblem:
+    url = settings.ONECRM_API_URL
+    host = urlsplit(url).hostname or url
+    if isinstance(error, CrmTimeout):
+        phase = "connecting to" if isinstance(error, CrmConnectTimeout) else "waiting for"
+        return ConnectionProblem("timeout", f"Timed out {phase} {host}.")
+    if isinstance(error, InvalidApiUrl):
+        return ConnectionProblem("not_configured", f"ONECRM_API_URL is not a valid URL: {url}")
+    if isinstance(error, HostNotFound):
         return ConnectionProblem(
             "dns", f"The host name {host} could not be resolved (DNS). Check ONECRM_API_URL."
         )
-    if any(isinstance(item, ssl.SSLError) for item in chain) or any(
-        marker in text for marker in ("certificate", "ssl", "tls", "wrong version number")
-    ):
+    if isinstance(error, TlsFailed):
         return ConnectionProblem(
             "tls",
             f"The TLS (HTTPS) handshake with {host} failed: the certificate is not trusted, "
             "expired or for another name, or the server does not speak HTTPS on this port.",
         )
-    if any(isinstance(item, ConnectionRefusedError) for item in chain) or "refused" in text:
+    if isinstance(error, ConnectionRefused):
         return ConnectionProblem(
             "refused",
             f"{host} refused the connection: nothing listens on that port. "
             "Check the port in ONECRM_API_URL and that the CRM is running.",
         )
-    if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError):
+    if isinstance(error, ConnectionDropped):
         return ConnectionProblem(
             "bad_reply", f"{host} closed the connection without a proper HTTP answer."
         )
-    return ConnectionProblem("network", f"Could not reach {host}: {type(error).__name__}.")
+    return ConnectionProblem("network", f"Could not reach {host}: {error.detail}.")
 
 
-def _crm_error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    parts = [
-        str(body.get(key, ""))
-        for key in ("error", "message", "error_description", "hint")
-        if body.get(key)
-    ]
-    return " — ".join(parts)
-
-
-def classify_response(
-    response: httpx.Response, url: str, credential: Credential | None = None
-) -> ConnectionProblem | None:
-    """None for a 200; otherwise the precise reason the CRM refused."""
-    status = response.status_code
-    if status == 200:
-        return None
-    said = _scrub(_crm_error_text(response), credential)
+def _status_problem(error: CrmStatusError) -> ConnectionProblem:
+    status = error.status
+    said = _scrub(" — ".join(part for part in (error.error, error.message, error.hint) if part))
+    if error.error == "unexpected_reply" and not (error.message or error.hint):
+        said = ""  # not the CRM's JSON: nothing it said to echo
     lowered = said.lower()
     suffix = f" The CRM said: {said}" if said else ""
-    if status == 403 and ("edition" in lowered or "startup" in lowered):
+    if isinstance(error, Forbidden) and ("edition" in lowered or "startup" in lowered):
         return ConnectionProblem(
             "startup_edition",
             "The CRM refuses the REST API: it is only available in the Pro and Enterprise "
             "editions of 1CRM, and this one is a Startup edition." + suffix,
             status=status,
         )
-    if status == 403 and ("non-ssl" in lowered or "http://" in lowered or "https" in lowered):
+    if isinstance(error, Forbidden) and any(
+        marker in lowered for marker in ("non-ssl", "http://", "https")
+    ):
         return ConnectionProblem(
             "plain_http_refused",
             "The CRM refuses API calls over plain HTTP. Use an https:// ONECRM_API_URL "
             "(or allow plain HTTP in 1CRM: Admin → System Settings)." + suffix,
             status=status,
         )
-    if status == 401:
+    if isinstance(error, Unauthorized):
         return ConnectionProblem(
             "unauthorized",
-            "The CRM rejected the portal's credential (HTTP 401): check "
-            "ONECRM_SERVICE_CLIENT_ID / ONECRM_SERVICE_CLIENT_SECRET and that the OAuth "
-            "client exists in 1CRM." + suffix,
+            "The CRM rejected the portal's credential (HTTP 401): " + _credential_hint() + suffix,
             status=status,
         )
     if status == 400 and ("invalid_client" in lowered or "invalid_grant" in lowered):
@@ -215,11 +193,11 @@ def classify_response(
             "The CRM rejected the portal's client id or secret." + suffix,
             status=status,
         )
-    if status == 403:
+    if isinstance(error, Forbidden):
         return ConnectionProblem(
             "forbidden", "The CRM answered 403 Forbidden." + suffix, status=status
         )
-    if status == 404:
+    if isinstance(error, NotFound):
         return ConnectionProblem(
             "http_error",
             "The CRM answered 404 Not Found: ONECRM_API_URL probably lacks the "
@@ -231,125 +209,86 @@ def classify_response(
     )
 
 
-def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        kind = response.headers.get("Content-Type", "unknown").split(";")[0]
-        raise ConnectionProblem(
-            "bad_reply", f"{what} did not answer JSON (got {kind}): is ONECRM_API_URL right?"
+def problem_for(error: CrmError, what: str = "The CRM") -> ConnectionProblem:
+    """The reason and the sentence staff see for one of the gateway's typed errors."""
+    if isinstance(error, CrmConnectionError | CrmTimeout):
+        return _connection_problem(error)
+    if isinstance(error, CrmStatusError):
+        return _status_problem(error)
+    if isinstance(error, BadReply):
+        return ConnectionProblem(
+            "bad_reply",
+            f"{what} did not answer as the 1CRM API does: {_scrub(error.detail)}. "
+            "Is ONECRM_API_URL right?",
         )
-    return body
+    return ConnectionProblem("network", f"{what} could not be used: {type(error).__name__}.")
 
 
-async def _request(
-    method: str,
-    path: str,
-    *,
-    credential: Credential | None = None,
-    token: str = "",
-    **kwargs: Any,
-) -> httpx.Response:
-    url = f"{settings.ONECRM_API_URL}{path}"
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        response = await get_http_client().request(
-            method, url, headers=headers, timeout=CHECK_TIMEOUT, **kwargs
-        )
-    except httpx.TransportError as error:
-        raise classify_transport_error(error, url) from None
-    except httpx.InvalidURL as error:
-        raise ConnectionProblem(
-            "not_configured", f"ONECRM_API_URL is not a valid URL: {error}"
-        ) from None
-    problem = classify_response(response, url, credential)
-    if problem is not None:
-        raise problem
-    return response
-
-
-async def fetch_staff_token(credential: Credential | None = None) -> str:
-    """A staff access token by a plain client_credentials grant."""
-    credential = credential or configured_credential()
-    if not credential.client_id or not credential.client_secret:
-        raise ConnectionProblem(
-            "not_configured",
-            "No staff credential: set ONECRM_SERVICE_CLIENT_ID and ONECRM_SERVICE_CLIENT_SECRET "
-            "(or ONECRM_CLIENT_ID / ONECRM_CLIENT_SECRET).",
-        )
-    response = await _request(
-        "POST",
-        "/auth/user/access_token",
-        credential=credential,
-        json={
-            "grant_type": "client_credentials",
-            "client_id": credential.client_id,
-            "client_secret": credential.client_secret,
-            "scope": TOKEN_SCOPE,
-        },
-    )
-    token = _json_object(response, "The token endpoint").get("access_token")
-    if not isinstance(token, str) or not token:
-        raise ConnectionProblem("bad_reply", "The token endpoint answered without an access_token.")
-    return token
-
-
-async def staff_get(path: str, params: Any = None, *, token: str | None = None) -> dict[str, Any]:
-    """GET a CRM path with the staff credential (for the admin's contact search)."""
-    token = token or await fetch_staff_token()
-    response = await _request("GET", path, token=token, params=params)
-    return _json_object(response, path)
-
-
-async def _timed(report: ConnectionReport, name: str, call: Any) -> Any:
+async def _timed[T](report: ConnectionReport, name: str, what: str, call: Awaitable[T]) -> T:
     started = time.perf_counter()
     try:
         result = await call
-    except ConnectionProblem as problem:
+    except CrmError as error:
+        problem = problem_for(error, what)
         ms = round((time.perf_counter() - started) * 1000, 1)
         report.steps.append(CheckStep(name, False, problem.message, ms, problem.reason))
-        raise
-    ms = round((time.perf_counter() - started) * 1000, 1)
-    report.steps.append(CheckStep(name, True, "", ms))
-    return result, ms
+        raise problem from None
+    report.steps.append(CheckStep(name, True, "", round((time.perf_counter() - started) * 1000, 1)))
+    return result
 
 
-async def run_connection_check(credential: Credential | None = None) -> ConnectionReport:
+def _missing_credential() -> ConnectionProblem | None:
+    if settings.ONECRM_BASIC_USERNAME:
+        return None
+    if settings.ONECRM_SERVICE_CLIENT_ID and settings.ONECRM_SERVICE_CLIENT_SECRET:
+        return None
+    return ConnectionProblem(
+        "not_configured",
+        "No staff credential: set ONECRM_SERVICE_CLIENT_ID and ONECRM_SERVICE_CLIENT_SECRET "
+        "(or ONECRM_CLIENT_ID / ONECRM_CLIENT_SECRET), or ONECRM_BASIC_USERNAME and "
+        "ONECRM_BASIC_PASSWORD.",
+    )
+
+
+async def run_connection_check() -> ConnectionReport:
     """Run every check in order; stop at the first failure and say why."""
-    credential = credential or configured_credential()
     report = ConnectionReport(api_url=settings.ONECRM_API_URL)
     if not settings.ONECRM_API_URL:
         report.reason, report.message = "not_configured", "ONECRM_API_URL is not set."
         return report
+    crm = StaffGateway()
     try:
-        response, ms = await _timed(report, "version (anonymous)", _request("GET", "/version"))
-        report.round_trip_ms = ms
-        body = _json_object(response, "/version")
-        report.crm_version = str(body.get("version", ""))
-        report.products = [str(item) for item in body.get("products", []) or []]
+        version = await _timed(report, "version (anonymous)", "/version", crm.version())
+        report.round_trip_ms = report.steps[-1].ms
+        report.crm_version = version.version or ""
+        report.products = list(version.products)
         report.steps[-1].detail = f"1CRM {report.crm_version}"
 
-        token, _ms = await _timed(report, "staff token", fetch_staff_token(credential))
-        response, _ms = await _timed(
-            report, "version (authenticated)", _request("GET", "/version", token=token)
+        if crm.uses_basic:
+            report.steps.append(CheckStep("staff credential", True, "HTTP Basic", 0.0))
+        else:
+            missing = _missing_credential()
+            if missing is not None:
+                report.steps.append(
+                    CheckStep("staff token", False, missing.message, None, missing.reason)
+                )
+                raise missing
+            await _timed(report, "staff token", "The token endpoint", crm.grant_token())
+        signed_in = await _timed(
+            report, "version (authenticated)", "/version", crm.signed_in_version()
         )
-        report.authenticated = bool(_json_object(response, "/version").get("authenticated"))
+        report.authenticated = bool(signed_in.authenticated)
         if not report.authenticated:
             report.steps[-1].ok = False
             raise ConnectionProblem(
-                "unauthorized", "The CRM accepted the token but does not treat it as signed in."
+                "unauthorized",
+                "The CRM accepted the credential but does not treat it as signed in.",
             )
-        response, _ms = await _timed(report, "locale", _request("GET", "/meta/locale", token=token))
-        locale = _json_object(response, "/meta/locale")
-        currency = locale.get("base_currency") or {}
+        locale = await _timed(report, "locale", "/meta/locale", crm.locale())
         report.locale = {
-            "timezone": str(locale.get("timezone", "")),
-            "date_format": str(locale.get("date_format", "")),
-            "currency": str(currency.get("iso4217", "")) if isinstance(currency, dict) else "",
+            "timezone": locale.timezone or "",
+            "date_format": locale.date_format or "",
+            "currency": (locale.base_currency.iso4217 or "") if locale.base_currency else "",
         }
     except ConnectionProblem as problem:
         report.reason, report.message = problem.reason, problem.message

@@ -5,10 +5,8 @@
   the page's language for PDFs and labels.
 * `page_locale()`: the CRM's number/date/currency formats, cached (see portal.formatting),
   with the CRM's currencies so a record in another currency shows its own symbol.
-* `decide_quote(...)`: accept or decline a quote the gateway has checked for this contact.
-  The gateway has no write call yet, so this writes through `crm_gateway.rest` itself:
-  with the contact's data credential where the CRM allows it, else (403) with the staff
-  credential, which is safe because the quote passed the ownership check first.
+* `decide_quote(...)`: accept or decline a quote the gateway has checked for this contact,
+  with the gateway's typed writes (`set_quote_stage`, `add_note`).
 """
 
 from __future__ import annotations
@@ -18,22 +16,23 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
 
-from crm_gateway import errors
-from crm_gateway.credentials import (
+from crm_gateway import (
+    CheckedRecord,
     ContactCredential,
+    ContactGateway,
+    ContactScope,
+    Currency,
+    Locale,
+    Quote,
+    StaffGateway,
     TokenSet,
-    staff_credential,
+    errors,
 )
-from crm_gateway.gateway import ContactGateway, meta_locale
-from crm_gateway.models import Currency, Locale, Quote
-from crm_gateway.rest import api_path, call_json
-from crm_gateway.scope import CheckedRecord, ContactScope
 from portal.formatting import CrmLocale, aget_crm_locale, currency_layout
 from portal.signin.session import save_tokens
 
@@ -77,7 +76,7 @@ def contact_gateway(request: HttpRequest) -> ContactGateway:
 
 
 async def _locale() -> Locale:
-    return await meta_locale(accept_language=_accept_language())
+    return await StaffGateway().locale(accept_language=_accept_language())
 
 
 async def _currencies() -> Mapping[str, Currency]:
@@ -87,25 +86,13 @@ async def _currencies() -> Mapping[str, Currency]:
     currencies with their ISO code or without a symbol, never with a wrong one.
     """
     try:
-        reply = await call_json(
-            "GET",
-            "/data/Currency",
-            credential=staff_credential(),
-            params=[
-                *[("fields[]", name) for name in ("name", "iso4217", "symbol")],
-                ("limit", "200"),
-            ],
-        )
+        crm_currencies = await StaffGateway().currencies()
     except errors.CrmError as exc:
         logger.info("CRM currencies unavailable: %s", type(exc).__name__)
         return {}
     found: dict[str, Currency] = {}
-    records = reply.get("records")
-    for data in records if isinstance(records, list) else []:
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-            continue
-        currency = Currency.from_json(data)
-        found[data["id"]] = currency
+    for currency_id, currency in crm_currencies.items():
+        found[currency_id] = currency
         if currency.iso4217:
             found[currency.iso4217] = currency
     return found
@@ -151,22 +138,6 @@ async def bounded_gather[T](coroutines: Iterable[Awaitable[T]], limit: int = 8) 
 # --- Quote decisions ---------------------------------------------------------------------
 
 
-async def _write(
-    gateway: ContactGateway, method: str, path: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    """Write with the contact's credential; if the CRM forbids it, with the staff one.
-
-    Only called for a record the gateway checked for this contact (see decide_quote).
-    """
-    credential = gateway.data_credential()
-    if credential.kind != "staff":
-        try:
-            return await call_json(method, path, credential=credential, json=body)
-        except errors.Forbidden:
-            logger.info("CRM refused a contact write to %s; using the portal's credential", path)
-    return await call_json(method, path, credential=staff_credential(), json=body)
-
-
 async def decide_quote(
     gateway: ContactGateway,
     quote: CheckedRecord[Quote],
@@ -179,29 +150,18 @@ async def decide_quote(
     """Set the quote's stage and leave a note on it saying who decided, when and why."""
     if not isinstance(quote, CheckedRecord) or not quote.belongs_to(gateway.scope):
         raise errors.NotAllowed("only a quote checked for this contact")
-    scope = gateway.scope
+    await gateway.set_quote_stage(quote, stage)
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    await _write(
-        gateway,
-        "PATCH",
-        api_path("data", "Quote", quote.id),
-        {"data": {"quote_stage": stage}, "create": False},
-    )
     number = quote.record.full_number or quote.record.name or quote.id
     lines = [f"{decision} in the customer portal by {who} at {when} UTC."]
     if reason:
         lines.append(f"Reason: {reason}")
-    note = {
-        "name": f"Quote {number} {decision.lower()} in the portal"[:250],
-        "description": "\n".join(lines),
-        "parent_type": "Quotes",
-        "parent_id": quote.id,
-        "contact_id": scope.contact_id,
-        "account_id": scope.account_id or "",
-        "portal_flag": True,
-    }
     try:
-        await _write(gateway, "POST", "/data/Note", {"data": note})
+        await gateway.add_note(
+            quote,
+            name=f"Quote {number} {decision.lower()} in the portal",
+            description="\n".join(lines),
+        )
     except errors.CrmError as exc:
         # The decision itself is recorded (stage + the portal's activity log).
         logger.warning("could not add the decision note to a quote: %s", type(exc).__name__)

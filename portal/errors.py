@@ -3,7 +3,7 @@
 Customer views use, in order of preference:
 
 * nothing at all: `CrmErrorMiddleware` (in MIDDLEWARE) turns any uncaught
-  `crm_gateway.errors.CrmError` (and raw httpx transport errors) into the right page:
+  `crm_gateway.errors.CrmError` into the right page:
   CRM unavailable (503, `Retry-After`) for connection trouble and timeouts, 502 for
   nonsense replies and 5xx, 404 for NotFound, 403 for Forbidden/NotAllowed, and a
   redirect to sign-in for ReauthenticationRequired;
@@ -23,7 +23,6 @@ import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx2 as httpx
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
@@ -157,7 +156,7 @@ def response_for_crm_error(request: HttpRequest, error: Exception) -> HttpRespon
     if isinstance(error, crm_errors.RateLimited):
         wait = int(error.retry_after) if error.retry_after else RETRY_AFTER_SECONDS
         return render_crm_unavailable(request, status=503, retry_after=max(1, min(wait, 600)))
-    if isinstance(error, crm_errors.CrmUnavailable | httpx.TransportError):
+    if isinstance(error, crm_errors.CrmUnavailable):
         return render_crm_unavailable(request, status=503)
     if isinstance(error, crm_errors.ServerError) and error.status in {503, 504}:
         # The CRM says it is unavailable for now (503) or timed out behind its own proxy.

@@ -24,9 +24,9 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import dates as names  # month and weekday names, translated
 
-from crm_gateway.models import Currency, Locale
-from crm_gateway.models import to_date as parse_date
-from crm_gateway.models import to_decimal as parse_decimal
+from crm_gateway import Currency, Locale
+from crm_gateway import to_date as parse_date
+from crm_gateway import to_decimal as parse_decimal
 
 logger = logging.getLogger(__name__)
 

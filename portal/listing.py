@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 from django.utils.translation import gettext_lazy as _
 
-from crm_gateway.query import PAGE_LIMIT, DateFilter, DateOperator, Filter
+from crm_gateway import PAGE_LIMIT, DateFilter, DateOperator, Filter
 
 MAX_VALUE_LENGTH = 200
 MAX_QUERY_LENGTH = 2000

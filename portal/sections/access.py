@@ -11,8 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from crm_gateway import errors
-from crm_gateway.scope import CheckedRecord
+from crm_gateway import CheckedRecord, errors
 from portal.crm_data import contact_gateway
 from portal.sections.declaration import Section
 from portal.site_settings import SiteSettings, aget_portal_settings

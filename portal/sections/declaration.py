@@ -16,10 +16,7 @@ from typing import Any, Protocol
 
 from django.urls import reverse
 
-from crm_gateway import ContactGateway
-from crm_gateway.models import Record
-from crm_gateway.query import DateFilter, Filter
-from crm_gateway.scope import CheckedRecord
+from crm_gateway import CheckedRecord, ContactGateway, DateFilter, Filter, Record
 from portal.formatting import CrmLocale
 from portal.listing import ListQuery, ListSpec, StatusPlan
 from portal.site_settings import SiteSettings

@@ -16,10 +16,7 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _now
 from django.utils.translation import gettext_lazy as _
 
-from crm_gateway import ContactGateway
-from crm_gateway.models import Document, FileInfo
-from crm_gateway.scope import CheckedRecord
-from crm_gateway.streaming import safe_media_type
+from crm_gateway import CheckedRecord, ContactGateway, Document, FileInfo, safe_media_type
 from portal.crm_data import bounded_gather
 from portal.formatting import CrmLocale, format_date
 from portal.listing import ListSpec, SortKey

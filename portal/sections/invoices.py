@@ -15,10 +15,18 @@ from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from crm_gateway import ContactGateway
-from crm_gateway.models import Invoice, Note, Payment
-from crm_gateway.query import PAGE_LIMIT, DateFilter, DateOperator, Filter, ListQuery
-from crm_gateway.scope import CheckedRecord
+from crm_gateway import (
+    PAGE_LIMIT,
+    CheckedRecord,
+    ContactGateway,
+    DateFilter,
+    DateOperator,
+    Filter,
+    Invoice,
+    ListQuery,
+    Note,
+    Payment,
+)
 from portal.listing import ListQuery as PageQuery
 from portal.listing import ListSpec, SortKey, StatusPlan
 from portal.sections import cells

@@ -13,9 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from crm_gateway.models import Quote
-from crm_gateway.query import DateFilter, DateOperator, Filter
-from crm_gateway.scope import CheckedRecord
+from crm_gateway import CheckedRecord, DateFilter, DateOperator, Filter, Quote
 from portal.listing import ListQuery, ListSpec, SortKey
 from portal.sections import cells
 from portal.sections.declaration import Column, Filters, Section, Texts, fields, today

@@ -12,10 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from crm_gateway import ContactGateway
-from crm_gateway.query import PAGE_LIMIT
-from crm_gateway.query import ListQuery as CrmListQuery
-from crm_gateway.scope import CheckedRecord
+from crm_gateway import PAGE_LIMIT, CheckedRecord, ContactGateway
+from crm_gateway import ListQuery as CrmListQuery
 from portal.formatting import CrmLocale
 from portal.listing import ListQuery, SortHeader, StatusPlan, clamp_page, sort_headers, sort_records
 from portal.sections.declaration import Column, Section, today

@@ -3,30 +3,21 @@ come in, and which credential will read their data afterwards."""
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 
-from crm_gateway import errors
-from crm_gateway.credentials import (
+from crm_gateway import (
+    Contact,
     ContactCredential,
+    StaffGateway,
     TokenSet,
+    errors,
+    exchange_authorization_code,
+    me,
     portal_token_credential,
-    staff_credential,
 )
-from crm_gateway.gateway import exchange_authorization_code, find_contacts_by_email
-from crm_gateway.rest import api_path, call_json
 
 logger = logging.getLogger(__name__)
-
-CONTACT_FIELDS = (
-    "first_name",
-    "last_name",
-    "email1",
-    "email2",
-    "primary_account_id",
-    "portal_active",
-)
 
 
 @dataclass(frozen=True)
@@ -39,23 +30,15 @@ class Identity:
     allowed: bool = True
 
 
-def _contact_id(value: Any) -> str:
-    """`/me` names a contact `Contacts:<id>`; records name it `<id>`."""
-    text = str(value or "")
-    return text.split(":", 1)[1] if ":" in text else text
-
-
-def _identity(record: dict[str, Any], contact_id: str = "") -> Identity:
-    name = " ".join(
-        str(part) for part in (record.get("first_name"), record.get("last_name")) if part
-    ) or str(record.get("name") or "")
-    portal_active = record.get("portal_active", True)
+def _identity(contact: Contact) -> Identity:
+    name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
     return Identity(
-        contact_id=contact_id or _contact_id(record.get("id")),
-        account_id=str(record.get("primary_account_id") or ""),
-        name=name,
-        email=str(record.get("email1") or record.get("email") or ""),
-        allowed=portal_active not in (False, 0, "0", "false", "no"),
+        contact_id=contact.id,
+        account_id=contact.primary_account_id or "",
+        name=name or contact.name or "",
+        email=contact.email1 or "",
+        # Only an explicit "no" from the CRM keeps a contact out; unknown lets them in.
+        allowed=contact.portal_active is not False,
     )
 
 
@@ -67,17 +50,25 @@ async def exchange_code(code: str, redirect_uri: str, code_verifier: str) -> dic
 
 async def read_identity(tokens: dict) -> Identity:
     """`/me` with the contact's own token: the CRM says who signed in."""
-    me = await call_json("GET", "/me", credential=ContactCredential(TokenSet.from_dict(tokens)))
-    contact_id = _contact_id(me.get("id"))
+    who = await me(ContactCredential(TokenSet.from_dict(tokens)))
+    named = who.id or ""
+    # `/me` names a contact `Contacts:<id>`; records name it `<id>`.
+    contact_id = named.partition(":")[2] if ":" in named else named
     if not contact_id:
         raise errors.BadReply("/me did not name a contact", path="/me", status=200)
-    if not str(me.get("id", "")).startswith(("Contacts:", "Contact:")) and ":" in str(
-        me.get("id", "")
-    ):
+    if ":" in named and who.kind not in {"Contacts", "Contact"}:
         # A CRM *user* signed in on the contact page: not a customer of this portal.
         raise errors.Forbidden("a CRM user is not a portal contact", path="/me", status=403)
-    if "primary_account_id" in me or "portal_active" in me:
-        return _identity(me, contact_id)
+    if who.primary_account_id is not None or "portal_active" in who.extra:
+        name = " ".join(part for part in (who.first_name, who.last_name) if part)
+        portal_active = who.extra.get("portal_active", True)
+        return Identity(
+            contact_id=contact_id,
+            account_id=who.primary_account_id or "",
+            name=name or who.name or "",
+            email=str(who.extra.get("email1") or who.email or ""),
+            allowed=portal_active not in (False, 0, "0", "false", "no"),
+        )
     # The CRM's /me has no account: read the contact's record with the staff credential.
     found = await get_contact_identity(contact_id)
     if found is None:
@@ -88,40 +79,19 @@ async def read_identity(tokens: dict) -> Identity:
 async def get_contact_identity(contact_id: str) -> Identity | None:
     """The contact's record, read with the staff credential (the id comes from the CRM
     or from our own sign-in link, never from a URL a visitor typed)."""
-    try:
-        reply = await call_json(
-            "GET",
-            api_path("data", "Contact", contact_id),
-            credential=staff_credential(),
-            params=[("fields[]", field) for field in CONTACT_FIELDS],
-        )
-    except errors.NotFound:
-        return None
-    record = reply.get("record")
-    if not isinstance(record, dict):
-        raise errors.BadReply("the contact reply has no record", status=200)
-    return _identity(record, contact_id)
+    contact = await StaffGateway().contact(contact_id)
+    return _identity(contact) if contact is not None else None
 
 
 async def find_contact_by_email(email: str) -> Identity | None:
     """The one contact whose e-mail is exactly this address, or None: two contacts
     sharing an address are refused rather than guessed between."""
-    matches = await find_contacts_by_email(email)
+    matches = await StaffGateway().find_contacts_by_email(email)
     if len(matches) != 1:
         if len(matches) > 1:
             logger.warning("e-mail sign-in refused: %d contacts share one address", len(matches))
         return None
-    contact = matches[0]
-    return _identity(
-        {
-            "id": contact.id,
-            "first_name": contact.first_name,
-            "last_name": contact.last_name,
-            "email1": contact.email1,
-            "primary_account_id": contact.primary_account_id,
-            "portal_active": contact.portal_active,
-        }
-    )
+    return _identity(matches[0])
 
 
 async def data_credential(identity: Identity, oauth_tokens: dict | None) -> tuple[str, dict]:
@@ -147,14 +117,5 @@ async def account_name(identity: Identity) -> str:
     """The contact's account name for the page header (from the CRM, not stored by us)."""
     if not identity.account_id:
         return ""
-    try:
-        reply = await call_json(
-            "GET",
-            api_path("data", "Account", identity.account_id),
-            credential=staff_credential(),
-            params=[("fields[]", "name")],
-        )
-    except (errors.NotFound, errors.Forbidden):
-        return ""
-    record = reply.get("record") or {}
-    return str(record.get("name") or "") if isinstance(record, dict) else ""
+    account = await StaffGateway().account(identity.account_id)
+    return (account.name or "") if account is not None else ""

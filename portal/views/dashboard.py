@@ -23,10 +23,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from crm_gateway import errors
-from crm_gateway.models import Document, Invoice, Quote
-from crm_gateway.query import PAGE_LIMIT, Filter
-from crm_gateway.query import ListQuery as CrmListQuery
+from crm_gateway import PAGE_LIMIT, Document, Filter, Invoice, Quote, errors
+from crm_gateway import ListQuery as CrmListQuery
 from portal.crm_data import contact_gateway, page_locale
 from portal.formatting import CrmLocale
 from portal.listing import ListQuery

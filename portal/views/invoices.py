@@ -9,9 +9,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from crm_gateway import errors
-from crm_gateway.models import Note
-from crm_gateway.responses import stream_response
+from crm_gateway import Note, errors, stream_response
 from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway
 from portal.models import ActivityKind

@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from crm_gateway.responses import stream_response
+from crm_gateway import stream_response
 from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway, page_locale
 from portal.errors import render_error

@@ -191,3 +191,27 @@ def logged(crm, path_prefix: str = "", method: str | None = None) -> list[dict]:
         for entry in crm.control("GET", "requests").json()["requests"]
         if entry["path"].startswith(path_prefix) and (method is None or entry["method"] == method)
     ]
+
+
+async def every_record(gateway, cls, query=None) -> list:
+    """All of a contact's records of `cls`, page by page of 200 through `list_records`,
+    paging by what the CRM said (a dropped record never hides the next page)."""
+    from crm_gateway import PAGE_LIMIT, ListQuery
+
+    query = query or ListQuery()
+    found: list = []
+    for page_number in range(100):  # bounded: a CRM's wrong total cannot loop a test
+        page = await gateway.list_records(
+            cls,
+            ListQuery(
+                fields=query.fields,
+                filters=query.filters,
+                order=query.order,
+                offset=page_number * PAGE_LIMIT,
+                limit=PAGE_LIMIT,
+            ),
+        )
+        found.extend(page.records)
+        if (page_number + 1) * PAGE_LIMIT >= page.crm_total or not page.crm_count:
+            return found
+    raise AssertionError("more than 100 pages")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from crm_gateway import (
+    Account,
+    Contact,
     ContactGateway,
     Document,
-    DocumentRevision,
     Filter,
     Invoice,
     ListQuery,
@@ -18,9 +19,8 @@ from crm_gateway import (
     Payment,
     Quote,
 )
-from crm_gateway.models import Account, Contact
 from crm_gateway.rest import api_path, call_json
-from tests.gateway.conftest import logged
+from tests.gateway.conftest import every_record, logged
 from tests.gateway.test_emulator_calls import MODES, gateway_for
 
 
@@ -56,12 +56,12 @@ async def test_no_method_reaches_another_accounts_records(crm, demo, mode, leaky
         (Document, mine.documents, other.documents),
         (Note, mine.portal_notes, other.portal_notes),
     ):
-        seen = {record.id async for record in gateway.iter_records(cls)}
+        seen = {record.id for record in await every_record(gateway, cls)}
         assert seen == own and not seen & foreign, cls
         searched = await gateway.list_records(cls, ListQuery(filter_text="a", limit=200))
         assert not {r.id for r in searched.records} & foreign
-    payments = {p.id async for p in gateway.iter_records(Payment)}
-    their_payments = {p.id async for p in theirs.iter_records(Payment)}
+    payments = {p.id for p in await every_record(gateway, Payment)}
+    their_payments = {p.id for p in await every_record(theirs, Payment)}
     assert payments and their_payments and not payments & their_payments
 
     # read
@@ -78,9 +78,6 @@ async def test_no_method_reaches_another_accounts_records(crm, demo, mode, leaky
         with pytest.raises(NotFound):
             await gateway.get_record(Note, sorted(other.portal_notes)[0])
     their_document = await theirs.get_record(Document, other_document)
-    their_revisions = await theirs.related(their_document, "revisions", DocumentRevision)
-    with pytest.raises(NotFound):
-        await gateway.get_record(DocumentRevision, their_revisions.records[0].id)
 
     # print, download, tally, file info, related: only from a record checked for this contact
     their_invoice = await theirs.get_record(Invoice, other_invoice)
@@ -93,12 +90,11 @@ async def test_no_method_reaches_another_accounts_records(crm, demo, mode, leaky
             await gateway.tally(record)
     with pytest.raises(NotAllowed):
         await gateway.related(their_invoice, "payments", Payment)
-    for record in (their_document, their_revisions.records[0]):
-        with pytest.raises(NotAllowed):
-            async with gateway.download(record):
-                pass
-        with pytest.raises(NotAllowed):
-            await gateway.file_info(record)
+    with pytest.raises(NotAllowed):
+        async with gateway.download(their_document):
+            pass
+    with pytest.raises(NotAllowed):
+        await gateway.file_info(their_document)
 
     # related lists of the contact's own records stay within the account
     own_invoice = await gateway.get_record(Invoice, sorted(mine.invoices)[0])
@@ -143,9 +139,9 @@ async def test_contact_without_an_account_sees_only_its_own(crm, demo, mode):
         ContactScope(contact_id=loner["id"], account_id=None), data_access=mode
     )
     crm.control("POST", "switches", json={"leaky": True})
-    invoices = [r async for r in gateway.iter_records(Invoice)]
+    invoices = await every_record(gateway, Invoice)
     assert all(r.record.billing_contact_id == loner["id"] for r in invoices)
-    documents = {r.id async for r in gateway.iter_records(Document)}
+    documents = {r.id for r in await every_record(gateway, Document)}
     assert not documents & (demo.mine.documents | demo.other.documents)
     assert (await gateway.list_records(Payment)).records == []
     with pytest.raises(NotFound):

@@ -26,10 +26,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from crm_gateway import rest
-from crm_gateway.calllog import CallLog, CallRecord
-from crm_gateway.credentials import forget_cached_tokens
-from crm_gateway.models import Locale
+from crm_gateway import CallLog, Locale, forget_cached_tokens
 from portal.formatting import CrmLocale
 from portal.signin.session import SESSION_KEY, SignedInContact
 from tests.emulator_server import EmulatorServer
@@ -234,23 +231,10 @@ async def streamed(response) -> bytes:
 
 @contextlib.contextmanager
 def counted_calls() -> Iterator[CallLog]:
-    """Every CRM call the portal makes in this block, in a `crm_gateway.calllog.CallLog`.
-
-    Hooked where the gateway records calls, so it counts the same whether or not a
-    middleware opens its own CallLog per request (context variables do not nest).
-    """
-    log = CallLog()
-    original = rest.record_call
-
-    def record(call: CallRecord) -> None:
-        log.calls.append(call)
-        original(call)
-
-    rest.record_call = record
-    try:
+    """Every CRM call the portal makes in this block, in a `crm_gateway.CallLog` (the
+    test client's requests, sync or async, run in copies of this context)."""
+    with CallLog() as log:
         yield log
-    finally:
-        rest.record_call = original
 
 
 def crm_requests(crm: EmulatorServer) -> list[dict]:

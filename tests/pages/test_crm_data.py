@@ -7,10 +7,7 @@ import asyncio
 import pytest
 from django.test import RequestFactory
 
-from crm_gateway import errors
-from crm_gateway.gateway import ContactGateway
-from crm_gateway.models import Quote
-from crm_gateway.scope import ContactScope
+from crm_gateway import ContactGateway, ContactScope, Quote, errors
 from portal.crm_data import bounded_gather, contact_scope, data_access_for, decide_quote
 from portal.signin.session import SignedInContact
 

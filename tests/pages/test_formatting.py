@@ -6,7 +6,7 @@ from django.core.cache import cache
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm_gateway.models import Currency, Locale
+from crm_gateway import Currency, Locale
 from portal.formatting import (
     LOCALE_CACHE_KEY,
     CrmLocale,

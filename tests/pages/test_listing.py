@@ -3,8 +3,7 @@ import datetime as dt
 import pytest
 from django.http import QueryDict
 
-from crm_gateway.models import Invoice
-from crm_gateway.query import DateFilter, DateOperator, Filter
+from crm_gateway import DateFilter, DateOperator, Filter, Invoice
 from portal.listing import (
     BadListQuery,
     ListQuery,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from crm_gateway.models import Currency
+from crm_gateway import Currency
 from portal.formatting import format_money
 from tests.pages.conftest import locale_from_reply, sign_in, staff_get, staff_token
 

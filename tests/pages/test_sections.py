@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from crm_gateway.models import Invoice, Quote
+from crm_gateway import Invoice, Quote
 from portal.sections import SECTIONS
 from portal.sections.invoices import InvoiceRow
 from portal.sections.quotes import QuoteRow

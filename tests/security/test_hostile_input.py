@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from crm_gateway.allowlist import DEFAULT_ALLOWLIST
+from crm_gateway import DEFAULT_ALLOWLIST
 from portal.models import PortalSettings
 from portal.site_settings import forget_portal_settings
 from tests.pages.conftest import sign_in

@@ -66,7 +66,7 @@ def test_find_a_crm_contact_by_email_with_the_staff_credential(admin_client, crm
     assert response.status_code == 200
     results = response.context["results"]
     assert response.context["problem"] == ""
-    assert [r["email1"] for r in results] == ["emily.carter@example.com"]
+    assert [r.email1 for r in results] == ["emily.carter@example.com"]
     assert "Emily" in response.content.decode()
 
 
@@ -75,19 +75,19 @@ def test_find_by_name_then_block_from_the_results(admin_client, crm):
     results = response.context["results"]
     assert results, "Jonas Becker is in the demo data"
     contact = results[0]
-    assert contact["access"] is None
+    assert contact.access is None
     admin_client.post(
         FIND,
         {
-            "contact_id": contact["id"],
-            "account_id": contact.get("primary_account_id", ""),
+            "contact_id": contact.id,
+            "account_id": contact.primary_account_id,
             "action": "block",
             "q": "Becker",
         },
     )
-    assert ContactAccess.objects.is_blocked(contact["id"]) is True
+    assert ContactAccess.objects.is_blocked(contact.id) is True
     again = admin_client.get(FIND, {"q": "Becker"}).context["results"][0]
-    assert again["access"].blocked is True
+    assert again.access.blocked is True
 
 
 def test_find_says_why_when_the_crm_is_unreachable(admin_client, settings):

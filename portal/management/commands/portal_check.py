@@ -5,7 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm_gateway.client import close_http_client
+from crm_gateway import close_http_client
 from portal.connection_check import ConnectionReport, format_report, run_connection_check
 
 
