@@ -279,11 +279,14 @@ async def run_connection_check() -> ConnectionReport:
         )
         report.authenticated = bool(signed_in.authenticated)
         if not report.authenticated:
-            report.steps[-1].ok = False
-            raise ConnectionProblem(
+            problem = ConnectionProblem(
                 "unauthorized",
-                "The CRM accepted the credential but does not treat it as signed in.",
+                "The CRM answers, but does not treat the portal's credential as signed in: "
+                + _credential_hint(),
             )
+            report.steps[-1].ok, report.steps[-1].detail = False, problem.message
+            report.steps[-1].reason = problem.reason
+            raise problem
         locale = await _timed(report, "locale", "/meta/locale", crm.locale())
         report.locale = {
             "timezone": locale.timezone or "",

@@ -32,3 +32,31 @@ def test_readyz_is_unavailable_when_the_crm_is_unreachable(client: Client, setti
     body = response.json()
     assert body["checks"]["crm"]["ok"] is False
     assert body["checks"]["database"]["ok"] is True
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("credential", ["oauth", "basic"])
+def test_readyz_asks_the_crm_with_the_portals_own_credential(
+    client: Client, crm, settings, credential
+):
+    if credential == "basic":
+        crm.control("POST", "switches", json={"basic_auth": True})
+        settings.ONECRM_BASIC_USERNAME, settings.ONECRM_BASIC_PASSWORD = "admin", "demo-password"
+    crm.control("DELETE", "requests")
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    calls = crm.control("GET", "requests").json()["requests"]
+    kinds = {entry["credential"] for entry in calls if entry["path"] == "/version"}
+    assert kinds == {"basic" if credential == "basic" else "staff"}
+    grants = [entry for entry in calls if entry["path"] == "/auth/user/access_token"]
+    assert bool(grants) is (credential == "oauth")
+
+
+@pytest.mark.django_db
+def test_readyz_is_unavailable_when_the_crm_refuses_the_credential(client: Client, crm, settings):
+    crm.control("POST", "switches", json={"basic_auth": True})
+    settings.ONECRM_BASIC_USERNAME, settings.ONECRM_BASIC_PASSWORD = "admin", "wrong-password"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["crm"]["ok"] is False
+    assert "wrong-password" not in response.content.decode()

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.emulator_server import free_port
-from tests.staff.conftest import SETTINGS_URL
+from tests.staff.conftest import SETTINGS_URL, assert_used, crm_calls
 
 pytestmark = pytest.mark.django_db
 
@@ -155,3 +155,67 @@ def test_portal_check_exit_code_from_the_shell(crm):
     assert result.returncode == 1
     assert "FAILED (refused)" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_test_connection_uses_the_configured_staff_credential(admin_client, staff_auth, crm):
+    report, page = run_check(admin_client)
+    assert report.ok, report.message
+    assert report.authenticated is True and report.locale["date_format"]
+    token_step = {"oauth": "staff token", "basic": "staff credential"}[staff_auth]
+    assert [step.name for step in report.steps] == [
+        "version (anonymous)",
+        token_step,
+        "version (authenticated)",
+        "locale",
+    ]
+    assert_used(crm, staff_auth, "/version", "/meta/locale")
+    assert "Connected" in page
+
+
+def test_portal_check_with_basic_authentication(crm, settings):
+    crm.control("POST", "switches", json={"basic_auth": True})
+    settings.ONECRM_BASIC_USERNAME, settings.ONECRM_BASIC_PASSWORD = "admin", "demo-password"
+    crm.control("DELETE", "requests")
+    out = StringIO()
+    call_command("portal_check", stdout=out)
+    assert "Result: OK" in out.getvalue() and "HTTP Basic" in out.getvalue()
+    assert crm_calls(crm, "/auth/") == []
+
+
+def test_wrong_basic_password_is_a_401_with_the_basic_hint(admin_client, crm, settings):
+    crm.control("POST", "switches", json={"basic_auth": True})
+    settings.ONECRM_BASIC_USERNAME = "admin"
+    settings.ONECRM_BASIC_PASSWORD = "wrong-basic-password-for-the-test"
+    report, page = run_check(admin_client)
+    assert report.reason == "unauthorized", report.message
+    assert "ONECRM_BASIC_USERNAME" in report.message
+    assert [step.ok for step in report.steps] == [True, True, False]
+    assert "wrong-basic-password-for-the-test" not in page
+    assert "wrong-basic-password-for-the-test" not in json.dumps(report.as_dict())
+
+
+def test_basic_configured_but_refused_by_the_crm(admin_client, crm, settings):
+    settings.ONECRM_BASIC_USERNAME, settings.ONECRM_BASIC_PASSWORD = "admin", "demo-password"
+    report, _page = run_check(admin_client)  # the emulator's basic_auth switch is off
+    assert report.reason == "unauthorized", report.message
+    assert "Basic" in report.message
+
+
+def test_a_cached_token_does_not_hide_a_broken_secret(admin_client, crm, settings):
+    assert run_check(admin_client)[0].ok  # a staff token is now cached, process and cache
+    settings.ONECRM_SERVICE_CLIENT_SECRET = "rotated-wrongly"
+    report, _page = run_check(admin_client)
+    assert report.reason == "unauthorized", report.message
+
+
+def test_an_html_page_instead_of_the_api_is_a_bad_reply(admin_client, crm):
+    crm.control("POST", "faults", json={"path": "^/version$", "kind": "html"})
+    report, _page = run_check(admin_client)
+    assert report.reason == "bad_reply", report.message
+    assert "text/html" in report.message and "ONECRM_API_URL" in report.message
+
+
+def test_a_url_without_a_scheme_is_not_configured(admin_client, settings):
+    settings.ONECRM_API_URL = "crm.example.com/1crm/api.php"
+    report, _page = run_check(admin_client)
+    assert report.reason == "not_configured", report.message

@@ -4,6 +4,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from portal.models import ActivityEvent, ContactAccess
+from tests.staff.conftest import assert_used
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +104,18 @@ def test_the_list_links_each_contact_to_its_activity(admin_client):
     ContactAccess.objects.create(contact_id="c-42", account_id="a-1")
     page = admin_client.get(CHANGELIST).content.decode()
     assert 'href="/admin/portal/activityevent/?q=c-42"' in page
+
+
+def test_find_contact_uses_the_configured_staff_credential(admin_client, staff_auth, crm):
+    response = admin_client.get(FIND, {"q": "emily.carter@example.com"})
+    assert response.context["problem"] == ""
+    assert [r.email1 for r in response.context["results"]] == ["emily.carter@example.com"]
+    assert_used(crm, staff_auth, "/data/Contact")
+
+
+def test_find_says_why_when_the_crm_refuses_the_basic_password(admin_client, crm, settings):
+    crm.control("POST", "switches", json={"basic_auth": True})
+    settings.ONECRM_BASIC_USERNAME, settings.ONECRM_BASIC_PASSWORD = "admin", "not-the-password"
+    response = admin_client.get(FIND, {"q": "Becker"})
+    assert "ONECRM_BASIC_USERNAME" in response.context["problem"]
+    assert "not-the-password" not in response.content.decode()

@@ -285,3 +285,55 @@ def test_with_it_off_a_linked_crm_user_gets_no_session(client, crm_client, ada, 
     response = through_the_crm(client, to_the_crm, login="admin")
     assert response.status_code == 404
     assert signed_in_user_id(client) is None
+
+
+# --- Whichever credential the portal itself uses (Basic or the OAuth staff client)
+
+
+@pytest.fixture(params=["oauth", "basic"])
+def portal_credential(request, crm_client, settings):
+    """Staff sign-in must not depend on how the portal's own credential is configured."""
+    if request.param == "basic":
+        crm_client.control("POST", "switches", json={"basic_auth": True})
+        settings.ONECRM_BASIC_USERNAME = "admin"
+        settings.ONECRM_BASIC_PASSWORD = DEMO_PASSWORD
+    return request.param
+
+
+def crm_code(client) -> tuple[str, str]:
+    """A CRM user's authorization code and PKCE verifier, as the callback receives them."""
+    start = client.get("/admin/oauth/start/")
+    answer = httpx.post(
+        start["Location"],
+        data={"login": "admin", "password": DEMO_PASSWORD},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 302, answer.text[:300]
+    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    return code, client.session["staff_oauth_pending"]["verifier"]
+
+
+def test_staff_sign_in_works_whichever_portal_credential(client, portal_credential, ada):
+    StaffCrmLink.objects.create(user=ada, crm_user_id=CRM_ADMIN_ID)
+    response = sign_in_at_the_crm(client)
+    assert response["Location"] == "/admin/portal/"
+    assert signed_in_user_id(client) == str(ada.pk)
+
+
+async def test_the_gateways_staff_sign_in_calls(client, portal_credential):
+    from asgiref.sync import sync_to_async
+
+    from crm_gateway import ReauthenticationRequired, exchange_user_authorization_code, user_me
+
+    code, verifier = await sync_to_async(crm_code)(client)
+    callback = "http://testserver/admin/oauth/callback/"
+    tokens = await exchange_user_authorization_code(code, callback, verifier)
+    identity = await user_me(tokens)
+    assert identity.kind == "Users" and identity.record_id == CRM_ADMIN_ID
+    assert identity.email == CRM_ADMIN_EMAIL
+    # A code is used once; a wrong verifier is refused (PKCE).
+    with pytest.raises(ReauthenticationRequired):
+        await exchange_user_authorization_code(code, callback, verifier)
+    code, _verifier = await sync_to_async(crm_code)(client)
+    with pytest.raises(ReauthenticationRequired):
+        await exchange_user_authorization_code(code, callback, "not-the-verifier" * 3)
