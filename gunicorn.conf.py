@@ -7,6 +7,13 @@ import os
 
 wsgi_app = "portal.asgi:application"
 worker_class = "asgi"
+# Import the portal in the master before it opens the port. Without it, the port accepts
+# connections while a worker still imports Django and the portal (about a second): a
+# health probe that gives up sooner is logged as a 500 (gunicorn's status for a request
+# whose client left before any answer). Preloaded, a probe is refused until the portal
+# can answer, and a worker forks ready to serve, after a restart too. Nothing connects
+# at import: the CRM client, the database and Redis connect in each worker, on first use.
+preload_app = True
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # One ASGI worker serves many customers at once; the CRM is the bottleneck, not the CPU.

@@ -82,6 +82,7 @@ class Command(BaseCommand):
                         "warning",
                     ],
                     env=env,
+                    cwd=settings.BASE_DIR,  # so gunicorn reads the project's gunicorn.conf.py
                 )
             )
             portal_url = f"http://127.0.0.1:{port}/"
