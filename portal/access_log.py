@@ -3,13 +3,16 @@
 An e-mailed sign-in link holds its one-time token in the path (/login/email/<token>/),
 and the OAuth callback brings the authorization code and state in the query string.
 Whoever reads the access log within the link's 15 minutes must not be able to sign in
-as the contact, so those parts are logged as "…". Enabled by gunicorn.conf.py.
+as the contact, so those parts are logged as "…". The remote address is the client's
+(portal/client_address.py), not the load balancer's. Enabled by gunicorn.conf.py.
 """
 
 import re
 from typing import Any
 
 from gunicorn.glogging import Logger
+
+from portal.client_address import client_address
 
 SECRETS_IN_URLS = [
     (re.compile(r"(/login/email/)[^/?#\s]+"), r"\1…"),
@@ -26,6 +29,7 @@ def redact(text: str) -> str:
 class RedactingLogger(Logger):
     def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict:
         atoms = super().atoms(resp, req, environ, request_time)
+        atoms["h"] = client_address(environ) or atoms["h"]
         return {
             key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()
         }

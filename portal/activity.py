@@ -11,30 +11,18 @@ Recording must never break the customer's request, so a database error is logged
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from django.db import DatabaseError
 from django.http import HttpRequest
 
+from portal.client_address import client_address
 from portal.models import ActivityEvent, ActivityKind
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT_MAX = ActivityEvent._meta.get_field("user_agent").max_length or 200
 ID_MAX = 64
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    """The peer address Django saw. Behind a proxy, configure the proxy to set REMOTE_ADDR
-    (X-Forwarded-For is not trusted here, as anyone can send it)."""
-    if request is None:
-        return None
-    address = request.META.get("REMOTE_ADDR", "")
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
 
 
 def _contact_id_from(request: HttpRequest | None) -> str:
@@ -59,7 +47,7 @@ def build_event(
         contact_id=(contact_id if contact_id is not None else _contact_id_from(request))[:ID_MAX],
         record_model=(record_model or "")[:ID_MAX],
         record_id=(record_id or "")[:ID_MAX],
-        ip=client_ip(request),
+        ip=client_address(request.META) if request is not None else None,
         user_agent=user_agent[:USER_AGENT_MAX],
     )
 

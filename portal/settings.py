@@ -4,6 +4,7 @@ Production is the default: with DEBUG off, a missing SECRET_KEY or ONECRM_API_UR
 stops start-up with a one-line message. The demo and the tests switch DEBUG on.
 """
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -212,6 +213,17 @@ X_FRAME_OPTIONS = "DENY"
 # Trust X-Forwarded-Proto only when the operator says a proxy sets it.
 if env_bool("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The client address behind proxies (portal/client_address.py): X-Forwarded-For is read
+# only from these peers (addresses or networks), at most TRUSTED_PROXY_HOPS entries deep.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        refuse_to_start(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network.")
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 1)
+if TRUSTED_PROXY_HOPS < 1:
+    refuse_to_start("TRUSTED_PROXY_HOPS must be 1 or more (the proxies in front of the portal).")
 SECURE_CSP = {
     "default-src": [CSP.NONE],
     "script-src": [CSP.SELF, CSP.NONCE],

@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django_otp import match_token, user_has_device
 
+from portal.client_address import client_address
 from portal.signin import ratelimit
 
 logger = logging.getLogger(__name__)
@@ -26,13 +27,7 @@ logger = logging.getLogger(__name__)
 WINDOW_SECONDS = 15 * 60
 
 
-def client_address(request: HttpRequest) -> str:
-    """The address the admin's throttle counts: the peer address for now. (Issue 17, item 2
-    adds the portal's trusted-proxy client address; this is the one place to swap it in.)"""
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
-def _limits(request: HttpRequest, username: str) -> list[tuple[ratelimit.Limit, str]]:
+def _limits(request: HttpRequest, username: str) -> list[tuple[ratelimit.Limit, str | None]]:
     return [
         (
             ratelimit.Limit("admin-login-user", settings.ADMIN_LOGIN_MAX_FAILURES, WINDOW_SECONDS),
@@ -42,7 +37,7 @@ def _limits(request: HttpRequest, username: str) -> list[tuple[ratelimit.Limit, 
             ratelimit.Limit(
                 "admin-login-ip", settings.ADMIN_LOGIN_MAX_FAILURES_PER_IP, WINDOW_SECONDS
             ),
-            client_address(request),
+            client_address(request.META),
         ),
     ]
 

@@ -56,6 +56,16 @@ def test_bad_data_access_mode_is_refused():
     assert "ONECRM_DATA_ACCESS" in result.stderr
 
 
+def test_trusted_proxies_must_be_addresses_or_networks():
+    for bad in [{"TRUSTED_PROXIES": "10.0.0.0/8, load-balancer"}, {"TRUSTED_PROXY_HOPS": "0"}]:
+        result = import_settings({**PRODUCTION_ENV, **bad})
+        assert result.returncode == 2, bad
+        assert next(iter(bad)) in result.stderr
+        assert "Traceback" not in result.stderr
+    good = {"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7, 2001:db8::/32", "TRUSTED_PROXY_HOPS": "2"}
+    assert import_settings({**PRODUCTION_ENV, **good}).returncode == 0
+
+
 def test_deploy_check_is_clean_with_production_settings():
     base = {k: v for k, v in os.environ.items() if k not in DEV_ONLY}
     result = subprocess.run(

@@ -24,13 +24,14 @@ LINK_PER_ADDRESS = Limit("link-address", 3, 15 * 60)
 PDF_PER_CONTACT = Limit("pdf-contact", 60, 60)
 
 
-def _key(limit: Limit, subject: str) -> str:
-    digest = hashlib.sha256(subject.strip().lower().encode()).hexdigest()[:32]
+def _key(limit: Limit, subject: str | None) -> str:
+    # No subject (a client whose address is unknown): they all share one budget.
+    digest = hashlib.sha256((subject or "unknown").strip().lower().encode()).hexdigest()[:32]
     window = int(time.time()) // limit.window_seconds
     return f"ratelimit:{limit.name}:{window}:{digest}"
 
 
-async def allow(limit: Limit, subject: str) -> bool:
+async def allow(limit: Limit, subject: str | None) -> bool:
     """Count one hit; False once the subject has used up its window."""
     key = _key(limit, subject)
     # add() then incr() is atomic on Redis and on the local-memory cache.
@@ -44,13 +45,13 @@ async def allow(limit: Limit, subject: str) -> bool:
     return hits <= limit.max_hits
 
 
-def used_up(limit: Limit, subject: str) -> bool:
+def used_up(limit: Limit, subject: str | None) -> bool:
     """Whether the subject has used up its window, without counting a hit (sync: for the
     admin's login form, which counts failures only)."""
     return int(cache.get(_key(limit, subject)) or 0) >= limit.max_hits
 
 
-def count_hit(limit: Limit, subject: str) -> None:
+def count_hit(limit: Limit, subject: str | None) -> None:
     """Count one hit (sync), as `allow` does."""
     key = _key(limit, subject)
     if cache.add(key, 1, timeout=limit.window_seconds + 1):
@@ -59,9 +60,3 @@ def count_hit(limit: Limit, subject: str) -> None:
         cache.incr(key)
     except ValueError:  # the key expired between add() and incr()
         cache.set(key, 1, timeout=limit.window_seconds + 1)
-
-
-def client_ip(request) -> str:
-    """The peer address. X-Forwarded-For is not trusted here: gunicorn's
-    FORWARDED_ALLOW_IPS decides which proxy may rewrite REMOTE_ADDR."""
-    return request.META.get("REMOTE_ADDR", "") or "unknown"

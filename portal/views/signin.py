@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm_gateway.errors import CrmError, CrmUnavailable, ServerError
 from portal.activity import arecord_activity
+from portal.client_address import client_address
 from portal.models import ActivityKind, ContactAccess
 from portal.signin import crm, links, oauth, ratelimit
 from portal.signin.safe_next import safe_next
@@ -71,7 +72,7 @@ async def oauth_start(request: HttpRequest) -> HttpResponse:
     site = await aget_portal_settings()
     if not site.signin_oauth:
         return await _render_login(request, status=404, error="This sign-in is not offered.")
-    if not await ratelimit.allow(ratelimit.SIGN_IN_PER_IP, ratelimit.client_ip(request)):
+    if not await ratelimit.allow(ratelimit.SIGN_IN_PER_IP, client_address(request.META)):
         return await _render_login(
             request, status=429, error="Too many sign-in attempts. Please wait a few minutes."
         )
@@ -159,9 +160,11 @@ async def email_request(request: HttpRequest) -> HttpResponse:
         return await _render_login(
             request, status=400, error="Please enter a valid e-mail address.", email=email
         )
-    ip = ratelimit.client_ip(request)
+    ip = client_address(request.META)
+    # An address's budget is spent only by clients within their own: a client past its
+    # limit cannot use up everyone else's addresses.
     allowed = await ratelimit.allow(ratelimit.LINK_PER_IP, ip)
-    allowed = await ratelimit.allow(ratelimit.LINK_PER_ADDRESS, email) and allowed
+    allowed = allowed and await ratelimit.allow(ratelimit.LINK_PER_ADDRESS, email)
     if not allowed:
         return await _render_login(
             request,

@@ -220,9 +220,9 @@ def test_a_slow_reader_does_not_hold_up_other_customers(
 
 
 def test_forwarded_headers_from_a_client_are_not_its_address(portal, world: World):
-    """gunicorn trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (a proxy on loopback,
-    gunicorn.conf.py): what it then passes on is what Django records. A client that
-    claims another address through the proxy's appended header must not become it."""
+    """The client's address is its peer unless the peer is in TRUSTED_PROXIES (none
+    here; tests/security/test_client_address.py has the proxy): a client that claims
+    another address in X-Forwarded-* must not become it."""
     browser = httpx.Client(base_url=portal.base_url, timeout=10, follow_redirects=False)
     spoofed = {
         "X-Forwarded-For": "203.0.113.66",
