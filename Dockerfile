@@ -13,7 +13,7 @@ RUN uv sync --locked --no-default-groups --no-install-project
 COPY . .
 # collectstatic needs settings that load; these build-time values never reach runtime.
 RUN SECRET_KEY=build-only ONECRM_API_URL=https://build.invalid/1crm/api.php \
-    /opt/venv/bin/python manage.py collectstatic --noinput
+    PORTAL_BASE_URL=https://build.invalid /opt/venv/bin/python manage.py collectstatic --noinput
 
 FROM python:3.12-slim-bookworm AS runtime
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin portal \

@@ -154,6 +154,7 @@ def portal_env(
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "ALLOWED_HOSTS": "127.0.0.1",
+            "PORTAL_BASE_URL": "http://127.0.0.1",  # start_portal adds the port
             "SECURE_SSL_REDIRECT": "0",
             "PORTAL_DATA_DIR": str(data_dir),
             "STATIC_ROOT": str(data_dir / "static"),
@@ -180,6 +181,7 @@ def prepare_portal(env: dict[str, str]) -> None:
 
 def start_portal(env: dict[str, str], workers: int, port: int | None = None) -> PortalServer:
     port = port or free_port()
+    env = {**env, "PORTAL_BASE_URL": f"http://127.0.0.1:{port}"}
     process = subprocess.Popen(
         [
             sys.executable,

@@ -1,13 +1,14 @@
 """Settings for the 1CRM portal, read from the environment in this one place.
 
-Production is the default: with DEBUG off, a missing SECRET_KEY or ONECRM_API_URL
-stops start-up with a one-line message. The demo and the tests switch DEBUG on.
+Production is the default: with DEBUG off, a missing SECRET_KEY, ONECRM_API_URL or
+PORTAL_BASE_URL stops start-up with a one-line message. The demo and the tests switch DEBUG on.
 """
 
 import ipaddress
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -50,6 +51,27 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-for-the-demo-and-tests-0123456789"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+
+# The portal's public address: every absolute link (e-mailed sign-in links, the OAuth
+# redirect_uri) is built from it, never from the Host header (portal/public_url.py).
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "").strip().rstrip("/")
+if not PORTAL_BASE_URL:
+    if not DEBUG:
+        refuse_to_start(
+            "PORTAL_BASE_URL is not set. Set it to the address customers use, "
+            "for example https://portal.example.com."
+        )
+    PORTAL_BASE_URL = "http://127.0.0.1:8000"  # where `manage.py demo` serves
+_base = urlsplit(PORTAL_BASE_URL)
+if (
+    _base.scheme not in {"http", "https"}
+    or not _base.hostname
+    or _base.username
+    or (_base.path or _base.query or _base.fragment)
+):
+    refuse_to_start(
+        "PORTAL_BASE_URL must be a scheme and host only, for example https://portal.example.com."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # --- The 1CRM connection: secrets come from the environment, never the database.

@@ -9,13 +9,14 @@ from django.urls import reverse
 
 from portal.activity import arecord_activity
 from portal.models import ActivityKind, ContactAccess
+from portal.public_url import absolute_url
 from portal.signin import crm, links
 from portal.site_settings import aget_portal_settings
 
 
 async def mail_sign_in_link(request: HttpRequest, identity: crm.Identity, email: str) -> None:
     token = await links.create_link(identity.contact_id, email)
-    url = request.build_absolute_uri(reverse("login-email-follow", args=[token]))
+    url = absolute_url(reverse("login-email-follow", args=[token]))
     site = await aget_portal_settings()
     body = render_to_string(
         "portal/email/sign_in_link.txt", {"site": site, "url": url, "identity": identity}

@@ -38,6 +38,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm_gateway import ContactCredential, CrmError, Me, exchange_user_authorization_code, me
 from portal.models import StaffCrmLink
+from portal.public_url import absolute_url
 from portal.staff_login import needs_second_factor
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _require_enabled() -> None:
 
 
 def _callback_uri(request: HttpRequest) -> str:
-    return request.build_absolute_uri(CALLBACK_PATH)
+    return absolute_url(CALLBACK_PATH)
 
 
 def _safe_next(request: HttpRequest, candidate: str) -> str:

@@ -125,6 +125,8 @@ def start_portal(
         code += "call_command('migrate', verbosity=0); " if migrate else ""
         run_manage(env, "shell", "-c", code + setup)
     port = free_port()
+    # Links and the OAuth redirect_uri point at this server, wherever the test calls from.
+    env = {**env, "PORTAL_BASE_URL": f"http://127.0.0.1:{port}"}
     command = [
         sys.executable, "-m", "gunicorn", "portal.asgi:application",
         "--worker-class", "asgi", "--bind", f"127.0.0.1:{port}",

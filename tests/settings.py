@@ -17,3 +17,4 @@ WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = DATA_DIR / "staticfiles"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 SIGNIN_LINK_MIN_SECONDS = 0.0
+PORTAL_BASE_URL = "http://testserver"  # the Django test client's origin

@@ -14,6 +14,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "a-long-random-production-secret-key-for-the-settings-test-0123456789",
     "ONECRM_API_URL": "https://crm.example.com/1crm/api.php",
     "ALLOWED_HOSTS": "portal.example.com",
+    "PORTAL_BASE_URL": "https://portal.example.com",
 }
 
 
@@ -48,6 +49,23 @@ def test_production_settings_refuse_to_start_without_crm_url():
     assert result.returncode == 2
     assert "ONECRM_API_URL is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_production_settings_refuse_to_start_without_base_url():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "PORTAL_BASE_URL"}
+    result = import_settings(env)
+    assert result.returncode == 2
+    assert "PORTAL_BASE_URL is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_base_url_is_a_scheme_and_host_only():
+    for bad in ["portal.example.com", "ftp://portal.example.com", "https://portal.example.com/x"]:
+        result = import_settings({**PRODUCTION_ENV, "PORTAL_BASE_URL": bad})
+        assert result.returncode == 2, bad
+        assert "PORTAL_BASE_URL must be" in result.stderr
+    for good in ["https://portal.example.com/", "https://portal.example.com:8443"]:
+        assert import_settings({**PRODUCTION_ENV, "PORTAL_BASE_URL": good}).returncode == 0
 
 
 def test_bad_data_access_mode_is_refused():

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
+from portal.public_url import absolute_url
+
 PENDING_KEY = "portal_oauth_pending"
 PENDING_LIFETIME = 10 * 60
 
@@ -30,8 +32,8 @@ class PendingAuthorization:
     created_at: float
 
 
-def redirect_uri(request: HttpRequest) -> str:
-    return request.build_absolute_uri(reverse("login-oauth-callback"))
+def redirect_uri() -> str:
+    return absolute_url(reverse("login-oauth-callback"))
 
 
 async def begin(request: HttpRequest, next_url: str) -> str:
@@ -47,7 +49,7 @@ async def begin(request: HttpRequest, next_url: str) -> str:
         f"{settings.ONECRM_API_URL}/auth/contact/authorize",
         client_id=settings.ONECRM_CLIENT_ID,
         response_type="code",
-        redirect_uri=redirect_uri(request),
+        redirect_uri=redirect_uri(),
         scope="profile",
         state=pending.state,
         code_challenge=create_s256_code_challenge(pending.code_verifier),

@@ -110,7 +110,7 @@ async def oauth_callback(request: HttpRequest) -> HttpResponse:
         return await _failed(request, "Sign-in was cancelled.", 400, "oauth denied")
     try:
         tokens = await crm.exchange_code(
-            request.GET["code"], oauth.redirect_uri(request), pending.code_verifier
+            request.GET["code"], oauth.redirect_uri(), pending.code_verifier
         )
         identity = await crm.read_identity(tokens)
     except CrmError as error:

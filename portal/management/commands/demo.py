@@ -50,6 +50,7 @@ class Command(BaseCommand):
             "ONECRM_CLIENT_ID": DEMO_CLIENT_ID,
             "ONECRM_CLIENT_SECRET": DEMO_CLIENT_SECRET,
             "ONECRM_DATA_ACCESS": data_access,
+            "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
         }
 
         self.stdout.write("Preparing the portal database…")
