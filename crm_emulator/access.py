@@ -47,16 +47,39 @@ def require(principal: Principal, scope: str) -> None:
         raise ApiError(403, "insufficient_scope", f"The access token lacks the {scope!r} scope")
 
 
+def contact_models() -> frozenset[str]:
+    """Models a contact-scoped token may use now (`contact_account_refused` takes Account)."""
+    if control.switch("contact_account_refused"):
+        return schema.CONTACT_MODELS - {"Account"}
+    return schema.CONTACT_MODELS
+
+
 def check_model(principal: Principal, model: str, action: str = "read") -> None:
     """403 when this kind of caller may not use the model at all (or not this way)."""
     if principal.is_contact:
-        if model not in schema.CONTACT_MODELS:
+        if model not in contact_models():
             raise ApiError(403, "forbidden", f"Access to {model} is not allowed for contacts")
         if action != "read" and (model not in schema.CONTACT_WRITABLE or action == "delete"):
             raise ApiError(403, "forbidden", f"Contacts may not {action} {model} records")
         return
     if not principal.is_admin and (action == "delete" or (model == "User" and action != "read")):
         raise ApiError(403, "forbidden", f"Your role does not allow to {action} {model} records")
+
+
+def check_links(principal: Principal, model: str, link: str) -> None:
+    """`contact_links_refused`: related-record links are for users only (403)."""
+    if principal.is_contact and control.switch("contact_links_refused"):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"Related records ({model}/{link}) are not available to contact tokens",
+        )
+
+
+def require_staff_for_bytes(principal: Principal, what: str) -> None:
+    """`bytes_staff_only`: PDFs and files only for a user's credential (staff, Basic)."""
+    if principal.is_contact and control.switch("bytes_staff_only"):
+        raise ApiError(403, "forbidden", f"Contact tokens may not fetch {what}")
 
 
 def scoped(principal: Principal) -> bool:

@@ -13,6 +13,8 @@ from typing import Any
 
 from django.conf import settings
 
+from crm_emulator import profiles
+
 FAULT_KINDS = frozenset(
     {
         "latency",
@@ -31,14 +33,20 @@ FAULT_KINDS = frozenset(
 REQUEST_LOG_LIMIT = 5000
 
 
-def default_switches() -> dict[str, Any]:
+def started_profile() -> str:
+    """The profile the server was started with (`run_emulator --profile`)."""
+    return str(getattr(settings, "EMULATOR_PROFILE", "") or "default")
+
+
+def default_switches(profile_name: str | None = None) -> dict[str, Any]:
+    """The switches of a profile (the started one by default), as `reset` restores them."""
     return {
         "contact_token_reads_data": False,
         "leaky": False,
         "allow_http": bool(getattr(settings, "EMULATOR_ALLOW_HTTP", False)),
         "basic_auth": False,
         "startup_edition": False,
-        "access_token_ttl": 3600,
+        **profiles.profile(profile_name or started_profile()),
     }
 
 
@@ -68,10 +76,12 @@ faults: list[Fault] = []
 request_log: list[dict[str, Any]] = []
 
 
-def reset() -> None:
+def reset(profile_name: str | None = None) -> None:
+    """Everything back to a profile's defaults (ValueError for an unknown profile)."""
+    defaults = default_switches(profile_name)
     with _lock:
         switches.clear()
-        switches.update(default_switches())
+        switches.update(defaults)
         faults.clear()
         request_log.clear()
 
@@ -93,6 +103,8 @@ def set_switches(changes: dict[str, Any]) -> dict[str, Any]:
         if name == "access_token_ttl":
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError("access_token_ttl must be a positive integer (seconds)")
+        elif name in profiles.PROFILE_SWITCHES:
+            profiles.check_switch(name, value)
         elif not isinstance(value, bool):
             raise ValueError(f"switch {name!r} must be true or false")
     with _lock:

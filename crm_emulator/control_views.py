@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from crm_emulator import control, webhooks
+from crm_emulator import control, profiles, webhooks
 from crm_emulator.errors import ApiError, api_error
 from crm_emulator.models import ApiClient
 
@@ -61,9 +61,29 @@ def _methods(request: HttpRequest, *allowed: str) -> None:
 @_guarded
 def reset(request: HttpRequest) -> JsonResponse:
     _methods(request, "POST")
-    control.reset()
+    profile = _body(request).get("profile")
+    if profile is not None and not isinstance(profile, str):
+        raise ValueError("profile must be a profile name")
+    control.reset(profile)
     webhooks.clear_delivery_log()
-    return JsonResponse({"result": True, "switches": dict(control.switches)})
+    return JsonResponse(
+        {
+            "result": True,
+            "profile": profile or control.started_profile(),
+            "switches": dict(control.switches),
+        }
+    )
+
+
+@_guarded
+def profiles_view(request: HttpRequest) -> JsonResponse:
+    _methods(request, "GET")
+    return JsonResponse(
+        {
+            "started_with": control.started_profile(),
+            "profiles": {name: control.default_switches(name) for name in profiles.PROFILES},
+        }
+    )
 
 
 @_guarded

@@ -168,17 +168,31 @@ def _number(text: str, name: str) -> Decimal:
         raise ApiError(400, "invalid_parameter", f"Filter {name!r} needs a number") from None
 
 
+def _same(value: str) -> str:
+    return value
+
+
 def simple_predicate(
-    definition: FilterDef, value: str, ref_names: Callable[[str, str], set[str]]
+    definition: FilterDef,
+    value: str,
+    ref_names: Callable[[str, str], set[str]],
+    *,
+    literal: bool = False,
+    stored_value: Callable[[str], str] = _same,
 ) -> Predicate:
+    """`literal`: the value is one value, `^,^` and all (no alternatives, no multi-select
+    parts). `stored_value` turns a value of the installation's vocabulary into the stored one."""
     fields = definition.fields
     needle = value.strip().lower()
     kind = definition.kind
     if kind == "contains":
         return lambda r: any(needle in str(r.get(f) or "").lower() for f in fields)
     if kind in {"exact", "ref_id"}:
-        wanted = {part.strip().lower() for part in value.split(MULTI_SEPARATOR)}
         field = fields[0]
+        if literal:
+            exactly = stored_value(value).strip().lower()
+            return lambda r: str(r.get(field) or "").lower() == exactly
+        wanted = {stored_value(part).strip().lower() for part in value.split(MULTI_SEPARATOR)}
 
         def exact(record: dict) -> bool:
             stored = str(record.get(field) or "").lower()
@@ -208,9 +222,16 @@ def simple_predicate(
 
 
 def build_predicates(
-    model: ModelDef, filters: dict[str, str], ref_names: Callable[[str, str], set[str]]
+    model: ModelDef,
+    filters: dict[str, str],
+    ref_names: Callable[[str, str], set[str]],
+    *,
+    literal: bool = False,
+    stored_value: Callable[[str, str, str], str] | None = None,
 ) -> list[Predicate]:
-    """Validate `filters[...]` against the model's declared filters and compile them."""
+    """Validate `filters[...]` against the model's declared filters and compile them.
+
+    `stored_value(model, field, value)` translates the installation's vocabulary."""
     date_options: dict[str, dict[str, str]] = {}
     predicates: list[Predicate] = []
     for key, value in filters.items():
@@ -232,7 +253,16 @@ def build_predicates(
         elif definition.kind == "date":
             date_options.setdefault(base, {})["value"] = value
         else:
-            predicates.append(simple_predicate(definition, value, ref_names))
+            field = definition.fields[0]
+
+            def translate(text: str, field: str = field) -> str:
+                return stored_value(model.name, field, text) if stored_value else text
+
+            predicates.append(
+                simple_predicate(
+                    definition, value, ref_names, literal=literal, stored_value=translate
+                )
+            )
     for name, options in date_options.items():
         predicates.append(date_predicate(name, model.filters[name].fields[0], options))
     return predicates

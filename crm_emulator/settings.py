@@ -8,6 +8,9 @@ import os
 
 os.environ.setdefault("DEBUG", "1")
 
+from django.core.exceptions import ImproperlyConfigured
+
+from crm_emulator.profiles import PROFILES
 from portal.settings import *  # noqa: F403
 
 ROOT_URLCONF = "crm_emulator.urls"
@@ -23,6 +26,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 EMULATOR_ADMIN_TOKEN = os.environ.get("EMULATOR_ADMIN_TOKEN", "")
 EMULATOR_ALLOW_HTTP = env_bool("EMULATOR_ALLOW_HTTP")  # noqa: F405
+# Which reading of the reference the server starts with (`run_emulator --profile`);
+# `POST /__emulator__/reset` returns to it. See crm_emulator/profiles.py.
+EMULATOR_PROFILE = os.environ.get("EMULATOR_PROFILE", "") or "default"
+if EMULATOR_PROFILE not in PROFILES:
+    raise ImproperlyConfigured(
+        f"EMULATOR_PROFILE={EMULATOR_PROFILE!r}: one of {', '.join(sorted(PROFILES))}"
+    )
 # Extra API clients from `run_emulator --client ID:SECRET:REDIRECT_URI` (one per line).
 EMULATOR_CLIENTS = os.environ.get("EMULATOR_CLIENTS", "")
 

@@ -50,6 +50,7 @@ urlpatterns = [
     api(r"/(audit|reports|calendar|layouts)(/.*)?", views.not_emulated),
     re_path(r"^__emulator__/reset$", control_views.reset),
     re_path(r"^__emulator__/switches$", control_views.switches),
+    re_path(r"^__emulator__/profiles$", control_views.profiles_view),
     re_path(r"^__emulator__/faults$", control_views.faults),
     re_path(r"^__emulator__/requests$", control_views.requests_log),
     re_path(r"^__emulator__/clients$", control_views.clients),

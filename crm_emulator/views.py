@@ -12,7 +12,18 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, QueryDict
 
-from crm_emulator import access, auth, control, files, oauth, schema, store, tallies, webhooks
+from crm_emulator import (
+    access,
+    auth,
+    control,
+    files,
+    oauth,
+    profiles,
+    schema,
+    store,
+    tallies,
+    webhooks,
+)
 from crm_emulator.errors import ApiError
 from crm_emulator.filtering import (
     DATE_OPERATORS,
@@ -39,8 +50,8 @@ def principal(request: HttpRequest) -> auth.Principal:
 
 
 def language(request: HttpRequest) -> str:
-    """`de` or `en` from Accept-Language (highest q wins; default en)."""
-    best, best_q = "en", -1.0
+    """`de` or `en` from Accept-Language (highest q wins; default the base language)."""
+    best, best_q = profiles.base_language(), -1.0
     for part in request.headers.get("Accept-Language", "").split(","):
         tag, _, params = part.strip().partition(";")
         code = tag.strip().lower()[:2]
@@ -89,6 +100,7 @@ def public_fields(record: dict) -> dict:
 
 
 def render(model: str, record: dict, fields: list[str] | None) -> dict:
+    """A stored record as the API shows it (before the profile's wire shape)."""
     if fields is None:
         out = public_fields(record)
     else:
@@ -96,6 +108,11 @@ def render(model: str, record: dict, fields: list[str] | None) -> dict:
     out["id"] = record["id"]
     out["_display"] = store.display_name(model, record)
     return out
+
+
+def shown(model: str, record: dict, fields: list[str] | None) -> dict:
+    """A stored record as this profile sends it (vocabulary, numbers, empty fields)."""
+    return profiles.present(model, render(model, record, fields))
 
 
 def requested_fields(
@@ -136,7 +153,13 @@ def list_response(
     fields = requested_fields(definition, params, definition.list_fields)
     offset = int_param(params, "offset", 0, 0, None)
     limit = int_param(params, "limit", 20, 1, 200)
-    predicates = build_predicates(definition, map_param(params, "filters"), store.ids_with_name)
+    predicates = build_predicates(
+        definition,
+        map_param(params, "filters"),
+        store.ids_with_name,
+        literal=bool(control.switch("literal_filters")),
+        stored_value=profiles.stored_value,
+    )
     text = scalar(params, "filter_text")
     if text:
         predicates.append(text_predicate(definition, text))
@@ -152,8 +175,9 @@ def list_response(
         rendered = render(name, record, fields)
         if extra and record["id"] in extra:
             rendered.update(extra[record["id"]])
-        records.append(rendered)
-    return JsonResponse({"records": records, "total_results": len(matching)})
+        records.append(profiles.present(name, rendered))
+    total = profiles.wire_numbers(len(matching))
+    return JsonResponse({"records": records, "total_results": total})
 
 
 # --- simple endpoints ----------------------------------------------------------------------
@@ -181,20 +205,25 @@ def me(request: HttpRequest) -> JsonResponse:
     access.require(caller, "profile")
     if caller.is_contact:
         contact = caller.contact
-        return JsonResponse(
-            {
-                "id": f"Contacts:{caller.contact_id}",
-                "name": store.display_name("Contact", contact),
-                "first_name": contact.get("first_name", ""),
-                "last_name": contact.get("last_name", ""),
-                "email": contact.get("email1", ""),
-                "primary_account_id": contact.get("primary_account_id", ""),
-                "portal_active": contact.get("portal_active"),
-                "role": "contact",
-                "groups": [],
-                "timezone": "UTC",
-            }
-        )
+        answer = {
+            "id": f"Contacts:{caller.contact_id}",
+            "name": store.display_name("Contact", contact),
+            "first_name": contact.get("first_name", ""),
+            "last_name": contact.get("last_name", ""),
+            "email": contact.get("email1", ""),
+            "primary_account_id": contact.get("primary_account_id", ""),
+            "portal_active": contact.get("portal_active"),
+            "role": "contact",
+            "groups": [],
+            "timezone": "UTC",
+        }
+        # The reference documents only the user's fields: a CRM may leave out ours.
+        me_fields = control.switch("me_fields")
+        if me_fields != "all":
+            answer.pop("portal_active")
+        if me_fields == "documented":
+            answer.pop("primary_account_id")
+        return JsonResponse(answer)
     user = caller.user
     return JsonResponse(
         {
@@ -253,7 +282,8 @@ def meta_fields(request: HttpRequest, model: str) -> JsonResponse:
         if f.ref_model:
             entry["bean_name"] = f.ref_model
         if f.options:
-            entry["options"] = {option: schema.label(option, lang) for option in f.options}
+            keys = profiles.option_keys(model, name, f.options)
+            entry["options"] = {k: profiles.option_label(model, name, k, lang) for k in keys}
         fields[name] = entry
     filters: dict[str, dict] = {}
     for name, flt in definition.filters.items():
@@ -270,9 +300,12 @@ def meta_fields(request: HttpRequest, model: str) -> JsonResponse:
         if flt.kind == "date":
             entry["operators"] = sorted(DATE_OPERATORS)
         if flt.kind == "exact":
-            options = definition.fields[flt.fields[0]].options
+            field_name = flt.fields[0]
+            options = profiles.option_keys(model, field_name, definition.fields[field_name].options)
             if options:
-                entry["options"] = {o: schema.label(o, lang) for o in options}
+                entry["options"] = {
+                    o: profiles.option_label(model, field_name, o, lang) for o in options
+                }
         filters[name] = entry
     response = JsonResponse({"fields": fields, "filters": filters})
     response["Content-Language"] = lang
@@ -296,6 +329,7 @@ LOCALES = {
 
 
 def locale_for(lang: str) -> dict[str, Any]:
+    """The locale in a language; a German base locale keeps its installation's time zone."""
     base = copy.deepcopy(LOCALES[lang])
     base["base_currency"] = {
         "name": "Euro",
@@ -305,7 +339,7 @@ def locale_for(lang: str) -> dict[str, Any]:
         "symbol_place_after": lang == "de",
         "space_separate": True,
     }
-    base["timezone"] = "UTC"
+    base["timezone"] = "Europe/Berlin" if profiles.base_language() == "de" else "UTC"
     base["language"] = lang
     return base
 
@@ -341,7 +375,7 @@ def meta_modules(request: HttpRequest) -> JsonResponse:
     lang = language(request)
     modules: dict[str, list[str]] = {}
     for name, definition in schema.MODELS.items():
-        if caller.is_contact and name not in schema.CONTACT_MODELS:
+        if caller.is_contact and name not in access.contact_models():
             continue
         modules.setdefault(definition.module, []).append(name)
     primary = {"Cases": "aCase"}
@@ -378,13 +412,17 @@ def _validate_data(definition: schema.ModelDef, data: Any) -> dict[str, Any]:
         f = definition.fields[key]
         if isinstance(value, dict | list):
             raise ApiError(400, "invalid_parameter", f"Field {key!r} must be a single value")
-        if f.type == "enum" and f.options and value not in (None, "") and value not in f.options:
-            raise ApiError(
-                400,
-                "invalid_parameter",
-                f"Invalid value {value!r} for {key}",
-                hint="One of " + ", ".join(o for o in f.options if o),
-            )
+        if f.type == "enum" and f.options and value not in (None, ""):
+            if isinstance(value, str):
+                value = profiles.stored_value(definition.name, key, value)
+            if value not in f.options:
+                keys = profiles.option_keys(definition.name, key, f.options)
+                raise ApiError(
+                    400,
+                    "invalid_parameter",
+                    f"Invalid value {data[key]!r} for {key}",
+                    hint="One of " + ", ".join(o for o in keys if o),
+                )
         if f.type == "file_ref" and value:
             stored = files.stored_file(str(value))
             if stored is None:
@@ -451,7 +489,7 @@ def data_record(request: HttpRequest, model: str, record_id: str) -> JsonRespons
         record = access.get_visible(caller, model, record_id)
         params = parse_query(request.META.get("QUERY_STRING", ""))
         fields = requested_fields(definition, params, None)
-        return JsonResponse({"record": render(model, record, fields)})
+        return JsonResponse({"record": shown(model, record, fields)})
     access.require(caller, "write")
     if request.method == "DELETE":
         access.check_model(caller, model, "delete")
@@ -510,11 +548,13 @@ def data_related(request: HttpRequest, model: str, record_id: str, link: str) ->
         access.require(caller, "read")
         access.check_model(caller, model)
         access.check_model(caller, link_def.model)
+        access.check_links(caller, model, link)
         access.get_visible(caller, model, record_id)
         rows, extra = _related(model, record_id, link_def)
         return list_response(request, caller, related_def, rows, extra)
     access.require(caller, "write")
     access.check_model(caller, model, "update")
+    access.check_links(caller, model, link)
     access.get_visible(caller, model, record_id)
     body = json_body(request)
     items: list[tuple[str, dict]] = []
@@ -587,7 +627,9 @@ def _tally_record(request: HttpRequest, model: str, record_id: str) -> tuple[dic
 
 def tally(request: HttpRequest, model: str, record_id: str) -> JsonResponse:
     allow(request, "GET")
-    return JsonResponse(_tally_record(request, model, record_id)[1])
+    data = _tally_record(request, model, record_id)[1]
+    answer = {**data, "record": profiles.present(model, data["record"])}
+    return JsonResponse(profiles.wire_numbers(answer))
 
 
 def printer_pdf(request: HttpRequest, model: str, record_id: str) -> HttpResponse:
@@ -601,6 +643,7 @@ def printer_pdf(request: HttpRequest, model: str, record_id: str) -> HttpRespons
             f"Printing {model} records is not emulated",
             hint="The emulator prints Invoice and Quote",
         )
+    access.require_staff_for_bytes(principal(request), "printed PDFs")
     record, data = _tally_record(request, model, record_id)
     lang = language(request)
     pdf = tallies.render_pdf(model, data, locale_for(lang), lang)
@@ -625,16 +668,22 @@ def _file_record(request: HttpRequest, model: str, record_id: str) -> files.Stor
 
 def file_download(request: HttpRequest, model: str, record_id: str) -> HttpResponseBase:
     allow(request, "GET")
+    access.require_staff_for_bytes(principal(request), "file downloads")
     return files.download_response(_file_record(request, model, record_id))
 
 
 def file_info(request: HttpRequest, model: str, record_id: str) -> JsonResponse:
     allow(request, "GET")
+    # Its temp_url hands out the bytes without credentials: as guarded as the download.
+    access.require_staff_for_bytes(principal(request), "file information")
     stored = _file_record(request, model, record_id)
     temp_url = request.build_absolute_uri(
         f"/1crm/api.php/files/temp/{files.temp_token(stored.file_id)}"
     )
-    return JsonResponse(files.info(stored, temp_url))
+    info = files.info(stored, temp_url)
+    if control.switch("sparse_records"):
+        info.pop("mime_type", None)  # the undocumented spelling some clients read
+    return JsonResponse(profiles.wire_numbers(info))
 
 
 def file_temp(request: HttpRequest, token: str) -> HttpResponseBase:

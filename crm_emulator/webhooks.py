@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from crm_emulator import schema
+from crm_emulator import profiles, schema
 from crm_emulator.auth import Principal
 from crm_emulator.errors import ApiError
 from crm_emulator.models import Webhook
@@ -127,7 +127,8 @@ def record_changed(model: str, before: dict | None, after: dict) -> None:
     definition = schema.MODELS.get(model)
     field_types = {n: f.type for n, f in definition.fields.items()} if definition else None
     today = dt.datetime.now(dt.UTC).date()
-    record = {k: v for k, v in after.items() if not k.startswith("_")}
+    # Delivered as the API would show it (the profile's vocabulary and wire shape).
+    record = profiles.present(model, {k: v for k, v in after.items() if not k.startswith("_")})
     for hook in Webhook.objects.filter(model=model):
         webhook = {
             "id": hook.webhook_id,

@@ -14,6 +14,10 @@ import pytest
 from tests.emulator_server import EmulatorServer, start_emulator
 
 REQUIRE_ALL = os.environ.get("PORTAL_REQUIRE_ALL") == "1"
+# Which emulator profile the session's `emulator` runs (docs/emulator.md, "Profiles"):
+# `.ci/run` runs the page, sign-in, download and access suites a second time with
+# PORTAL_EMULATOR_PROFILE=strict.
+EMULATOR_PROFILE = os.environ.get("PORTAL_EMULATOR_PROFILE", "") or "default"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -89,7 +93,7 @@ def _fresh_cache():
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory) -> EmulatorServer:
-    server = start_emulator(tmp_path_factory.mktemp("emulator"))
+    server = start_emulator(tmp_path_factory.mktemp("emulator"), profile=EMULATOR_PROFILE)
     yield server
     server.stop()
 
@@ -100,3 +104,23 @@ def crm(emulator: EmulatorServer, settings) -> EmulatorServer:
     emulator.reset_controls()
     settings.ONECRM_API_URL = emulator.api_url
     return emulator
+
+
+@pytest.fixture(scope="session")
+def strict_emulator(request, tmp_path_factory) -> EmulatorServer:
+    """An emulator started with `run_emulator --profile strict`: a CRM that reads the
+    reference's silences the plainest way (its own server, its own data)."""
+    if EMULATOR_PROFILE == "strict":
+        yield request.getfixturevalue("emulator")
+        return
+    server = start_emulator(tmp_path_factory.mktemp("strict-emulator"), profile="strict")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def strict_crm(strict_emulator: EmulatorServer, settings) -> EmulatorServer:
+    """Like `crm`, on the strict emulator: controls reset to the strict profile."""
+    strict_emulator.reset_controls()
+    settings.ONECRM_API_URL = strict_emulator.api_url
+    return strict_emulator

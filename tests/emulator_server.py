@@ -26,6 +26,7 @@ class EmulatorServer:
     port: int
     process: subprocess.Popen
     env: dict[str, str] = field(repr=False)
+    profile: str = "default"  # the `run_emulator --profile` it was started with
 
     @property
     def base_url(self) -> str:
@@ -47,8 +48,10 @@ class EmulatorServer:
         response.raise_for_status()
         return response
 
-    def reset_controls(self) -> None:
-        self.control("POST", "reset")
+    def reset_controls(self, profile: str | None = None) -> None:
+        """Faults, logs and switches cleared; switches as in `profile` (default: the
+        profile the server was started with)."""
+        self.control("POST", "reset", json={"profile": profile} if profile else None)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -58,7 +61,9 @@ class EmulatorServer:
             self.process.kill()
 
 
-def start_emulator(data_dir: Path, extra_env: dict[str, str] | None = None) -> EmulatorServer:
+def start_emulator(
+    data_dir: Path, extra_env: dict[str, str] | None = None, profile: str = "default"
+) -> EmulatorServer:
     env = {
         **os.environ,
         "DEBUG": "1",
@@ -79,8 +84,10 @@ def start_emulator(data_dir: Path, extra_env: dict[str, str] | None = None) -> E
     port = free_port()
     # Boot the server while the seed runs (both take seconds): the server reads no data
     # before its first request, and the first request is only sent once the seed is done.
-    process = subprocess.Popen([*manage, "run_emulator", "--port", str(port)], env=env, cwd=ROOT)
-    server = EmulatorServer(port=port, process=process, env=env)
+    process = subprocess.Popen(
+        [*manage, "run_emulator", "--port", str(port), "--profile", profile], env=env, cwd=ROOT
+    )
+    server = EmulatorServer(port=port, process=process, env=env, profile=profile)
     try:
         subprocess.run([*manage, "seed_emulator", "--reset"], env=env, check=True, cwd=ROOT)
     except BaseException:

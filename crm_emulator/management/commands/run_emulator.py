@@ -9,6 +9,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from crm_emulator.profiles import PROFILES
+
 
 class Command(BaseCommand):
     help = "Serve the 1CRM API emulator under /1crm/api.php on its own port."
@@ -18,6 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--threads", type=int, default=32)
         parser.add_argument(
+            "--profile",
+            choices=sorted(PROFILES),
+            default=os.environ.get("EMULATOR_PROFILE") or "default",
+            help="how the emulator reads the reference's silences (docs/emulator.md, Profiles)",
+        )
+        parser.add_argument(
             "--client",
             action="append",
             default=[],
@@ -25,7 +33,7 @@ class Command(BaseCommand):
             help="register one more API client (repeatable; owned by the admin user)",
         )
 
-    def handle(self, *args, port, host, threads, client, **options):
+    def handle(self, *args, port, host, threads, client, profile, **options):
         for spec in client:
             parts = spec.split(":", 2)
             if len(parts) < 2 or not parts[0]:
@@ -34,6 +42,7 @@ class Command(BaseCommand):
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "crm_emulator.settings",
             "EMULATOR_CLIENTS": "\n".join(client),
+            "EMULATOR_PROFILE": profile,
         }
         argv = [
             sys.executable,
@@ -55,6 +64,6 @@ class Command(BaseCommand):
             "--log-level",
             "warning",
         ]
-        self.stdout.write(f"1CRM emulator on http://{host}:{port}/1crm/api.php")
+        self.stdout.write(f"1CRM emulator ({profile} profile) on http://{host}:{port}/1crm/api.php")
         self.stdout.flush()
         os.execve(sys.executable, argv, env)  # noqa: S606  (replace this process with the server)
