@@ -4,7 +4,8 @@ The `default` profile is the emulator as the portal was written against it. `str
 reads every silence of the reference the plainest way a real installation might (see
 docs/emulator.md, "Profiles"): list filters take values literally, a contact's token
 reaches less, `/me` says less, bytes need the staff credential, numbers come as strings,
-empty fields are left out, the stage and status vocabularies are the installation's own,
+empty fields are left out, documents are filtered by their account through the
+relationship, the stage and status vocabularies are the installation's own,
 tokens live one minute and the CRM's base locale is German. Each behaviour is one switch
 (`/__emulator__/switches`), so a test can turn on exactly one of them.
 
@@ -21,6 +22,7 @@ PROFILE_SWITCHES: dict[str, type | tuple[str, ...]] = {
     "literal_filters": bool,
     "contact_account_refused": bool,
     "contact_links_refused": bool,
+    "document_filters_by_link": bool,
     "me_fields": ("all", "no_portal_active", "documented"),
     "bytes_staff_only": bool,
     "numbers_as_strings": bool,
@@ -33,6 +35,7 @@ DEFAULT = {
     "literal_filters": False,
     "contact_account_refused": False,
     "contact_links_refused": False,
+    "document_filters_by_link": False,
     "me_fields": "all",
     "bytes_staff_only": False,
     "numbers_as_strings": False,
@@ -48,6 +51,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "literal_filters": True,
         "contact_account_refused": True,
         "contact_links_refused": True,
+        "document_filters_by_link": True,
         "me_fields": "no_portal_active",
         "bytes_staff_only": True,
         "numbers_as_strings": True,

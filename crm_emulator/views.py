@@ -153,13 +153,16 @@ def list_response(
     fields = requested_fields(definition, params, definition.list_fields)
     offset = int_param(params, "offset", 0, 0, None)
     limit = int_param(params, "limit", 20, 1, 200)
+    filters = map_param(params, "filters")
+    by_link = _document_owner_predicates(definition, filters)
     predicates = build_predicates(
         definition,
-        map_param(params, "filters"),
+        filters,
         store.ids_with_name,
         literal=bool(control.switch("literal_filters")),
         stored_value=profiles.stored_value,
     )
+    predicates += by_link
     text = scalar(params, "filter_text")
     if text:
         predicates.append(text_predicate(definition, text))
@@ -178,6 +181,35 @@ def list_response(
         records.append(profiles.present(name, rendered))
     total = profiles.wire_numbers(len(matching))
     return JsonResponse({"records": records, "total_results": total})
+
+
+# Document filters that `document_filters_by_link` answers through the join links.
+DOCUMENT_OWNER_FILTERS = {
+    "account_id": ("Account", "documents"),
+    "contact_id": ("Contact", "documents"),
+}
+
+
+def _document_owner_predicates(definition: schema.ModelDef, filters: dict) -> list:
+    """`document_filters_by_link`: `filters[account_id]` (and `contact_id`) on Document
+    match the documents linked to that account (contact), as a CRM that files documents
+    under accounts by relationship would answer them. Takes those filters out of `filters`."""
+    if definition.name != "Document" or not control.switch("document_filters_by_link"):
+        return []
+    predicates = []
+    for name, (owner_model, link) in DOCUMENT_OWNER_FILTERS.items():
+        value = filters.get(name)
+        if not isinstance(value, str):
+            continue
+        del filters[name]
+        owner_id = value.strip()
+        linked = set(store.linked(owner_model, owner_id, link))
+
+        def owned(record: dict, field: str = name, owner_id: str = owner_id, linked=linked) -> bool:
+            return record["id"] in linked or str(record.get(field) or "") == owner_id
+
+        predicates.append(owned)
+    return predicates
 
 
 # --- simple endpoints ----------------------------------------------------------------------

@@ -85,10 +85,11 @@ def _fresh_cache():
     """Rate limits, cached settings and tokens do not leak from one test to the next."""
     from django.core.cache import cache
 
-    from crm_gateway import forget_cached_tokens
+    from crm_gateway import capabilities, forget_cached_tokens
 
     cache.clear()
     forget_cached_tokens()
+    capabilities.forget()
 
 
 @pytest.fixture(scope="session")

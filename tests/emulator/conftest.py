@@ -79,6 +79,10 @@ class Api:
             if offset >= int(body["total_results"]):  # a string on the strict profile
                 return found
 
+    def records_of_link(self, model: str, record_id: str, link: str) -> list[dict]:
+        """Every record of a related-record link, read with the staff credential."""
+        return self.records(f"{model}/{record_id}/{link}", self.staff())
+
     def error(self, response: httpx.Response, status: int) -> dict:
         assert response.status_code == status, (response.status_code, response.text)
         body = response.json()

@@ -324,3 +324,22 @@ def test_strict_base_locale_is_german(api: Api, strict_api: Api):
     assert english["date_format"] == "Y-m-d"
     labels = strict_api.ok("GET", "/meta/fields/Invoice", staff)["fields"]
     assert labels["due_date"]["label"] == "Fälligkeitsdatum"
+
+
+# --- documents filtered by their owner ----------------------------------------------------
+
+
+def test_strict_document_account_filter_goes_through_the_relationship(
+    api: Api, strict_api: Api, demo: Demo
+):
+    account = contact_with_account(demo)["primary_account_id"]
+    linked = {d["id"] for d in api.records_of_link("Account", account, "documents")}
+    assert linked
+    by_field = api.records("Document", api.staff(), **{"filters[account_id]": account})
+    assert by_field == []  # the demo's documents carry no account_id: the link says it
+    staff = strict_api.staff()
+    found = strict_api.records("Document", staff, **{"filters[account_id]": account})
+    assert {d["id"] for d in found} == linked
+    token = strict_api.portal(contact_with_account(demo)["id"])
+    mine = strict_api.records("Document", token, **{"filters[account_id]": account})
+    assert {d["id"] for d in mine} == linked

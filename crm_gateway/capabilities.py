@@ -1,0 +1,94 @@
+"""What this CRM installation offers, learned by asking it rather than assumed.
+
+Installations differ (edition, version, admin settings, custom fields): before relying
+on something the reference does not state, the gateway asks (`/meta/fields/{model}`
+lists a model's filters) or reads the answer of a first attempt (a 400, 403 or 404 on an
+optional call means "not here"). What it learns is kept per process and in the shared
+cache (every worker learns it once), for CAPABILITY_TTL seconds, under a key of this
+CRM's URL, so pointing the portal at another CRM starts afresh.
+
+Each fallback the gateway takes is noted (`note_fallback`), so Test connection and
+`portal_check` can say why a page is slower or what to enable in the CRM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from crm_gateway import errors
+from crm_gateway.credentials import staff_credential
+from crm_gateway.models import ModelFields
+from crm_gateway.query import check_name
+from crm_gateway.rest import api_path, call_json
+
+CAPABILITY_TTL = 3600  # seconds: an administrator's change is seen within the hour
+# "Not here": the CRM answered, and the answer was no.
+NOT_HERE = (errors.BadRequest, errors.Forbidden, errors.NotFound)
+
+_clock = time.monotonic
+_process: dict[str, tuple[float, Any]] = {}
+_fallbacks: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    crm = hashlib.sha256(str(settings.ONECRM_API_URL).encode()).hexdigest()[:16]
+    return f"crm-capability:{crm}:{name}"
+
+
+async def recall(name: str) -> Any:
+    """What was learned under `name` for this CRM, or None."""
+    key = _key(name)
+    found = _process.get(key)
+    if found is not None and found[0] > _clock():
+        return found[1]
+    shared = await cache.aget(key)
+    if shared is not None:
+        _process[key] = (_clock() + CAPABILITY_TTL, shared)
+    return shared
+
+
+async def remember(name: str, value: Any) -> None:
+    """Keep `value` (plain data, never None) for this CRM, here and in the shared cache."""
+    key = _key(name)
+    _process[key] = (_clock() + CAPABILITY_TTL, value)
+    await cache.aset(key, value, timeout=CAPABILITY_TTL)
+
+
+def forget() -> None:
+    """This process's memory (tests; the shared cache is cleared with the cache)."""
+    _process.clear()
+    _fallbacks.clear()
+
+
+async def model_filters(model: str) -> frozenset[str] | None:
+    """The list filters `/meta/fields/{model}` offers, or None when the CRM will not say."""
+    check_name(model, "model name")
+    name = f"filters:{model}"
+    known = await recall(name)
+    if known is None:
+        try:
+            reply = await call_json(
+                "GET", api_path("meta", "fields", model), credential=staff_credential()
+            )
+        except NOT_HERE:
+            known = {"answered": False, "filters": []}
+        else:
+            filters = sorted(ModelFields.from_json(reply).filters)
+            known = {"answered": True, "filters": filters}
+        await remember(name, known)
+    return frozenset(known["filters"]) if known["answered"] else None
+
+
+def note_fallback(name: str, reason: str) -> None:
+    """Say (once per process) that the gateway takes a fallback, and why."""
+    _fallbacks.setdefault(name, reason)
+
+
+def fallbacks_in_use() -> dict[str, str]:
+    """The fallbacks this process took, by name, with the reason (for staff tools)."""
+    return dict(_fallbacks)

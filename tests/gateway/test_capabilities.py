@@ -1,0 +1,67 @@
+"""What the gateway learns about the CRM: asked once, kept per process and in the shared
+cache (with a TTL), keyed by the CRM, and "not here" for a refused optional call."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.cache import cache
+
+from crm_gateway import capabilities
+
+
+def meta_calls(server, model: str) -> int:
+    log = server.control("GET", "requests").json()["requests"]
+    return sum(1 for entry in log if entry["path"] == f"/meta/fields/{model}")
+
+
+@pytest.mark.django_db
+def test_model_filters_are_asked_once_then_remembered(crm):
+    filters = async_to_sync(capabilities.model_filters)("Document")
+    assert filters is not None and {"account_id", "contact_id"} <= filters
+    again = async_to_sync(capabilities.model_filters)("Document")
+    assert again == filters and meta_calls(crm, "Document") == 1
+    # Another worker (an empty process memory) finds it in the shared cache.
+    capabilities.forget()
+    async_to_sync(capabilities.model_filters)("Document")
+    assert meta_calls(crm, "Document") == 1
+
+
+@pytest.mark.django_db
+def test_what_was_learned_is_kept_per_crm(crm, strict_crm, settings):
+    settings.ONECRM_API_URL = crm.api_url
+    async_to_sync(capabilities.model_filters)("Invoice")
+    settings.ONECRM_API_URL = strict_crm.api_url
+    async_to_sync(capabilities.model_filters)("Invoice")
+    assert meta_calls(crm, "Invoice") == 1 and meta_calls(strict_crm, "Invoice") == 1
+
+
+@pytest.mark.django_db
+def test_a_refused_meta_call_means_the_crm_will_not_say(crm):
+    crm.control(
+        "POST", "faults", json={"path": "^/meta/fields/Quote$", "kind": "status", "status": 403}
+    )
+    assert async_to_sync(capabilities.model_filters)("Quote") is None
+    assert async_to_sync(capabilities.model_filters)("Quote") is None
+    assert meta_calls(crm, "Quote") == 1  # "not here" is remembered too
+
+
+@pytest.mark.django_db
+def test_what_was_learned_expires(crm, monkeypatch):
+    timeouts = []
+    shared_set = cache.aset
+
+    async def recording_aset(key, value, timeout=None):
+        if key.startswith("crm-capability:"):
+            timeouts.append(timeout)
+        await shared_set(key, value, timeout=timeout)
+
+    monkeypatch.setattr(cache, "aset", recording_aset)
+    async_to_sync(capabilities.model_filters)("Note")
+    assert timeouts == [capabilities.CAPABILITY_TTL]  # the shared cache forgets it then
+    # The process memory too: past the TTL, and with the shared entry gone, ask again.
+    later = capabilities._clock() + capabilities.CAPABILITY_TTL + 1
+    monkeypatch.setattr(capabilities, "_clock", lambda: later)
+    cache.clear()
+    async_to_sync(capabilities.model_filters)("Note")
+    assert meta_calls(crm, "Note") == 2
