@@ -53,7 +53,7 @@ def start_bench_emulator(data_dir: Path, threads: int = EMULATOR_THREADS) -> Emu
     env = {
         **os.environ,
         "DEBUG": "1",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_SETTINGS_MODULE": "crm_emulator.settings",  # the emulator installed
         "PORTAL_DATA_DIR": str(data_dir),
         "EMULATOR_DATABASE_URL": f"sqlite:///{data_dir / 'emulator.sqlite3'}",
         "EMULATOR_ADMIN_TOKEN": ADMIN_TOKEN,

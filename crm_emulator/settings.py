@@ -1,48 +1,24 @@
-"""Settings for the emulator's own server process (`manage.py run_emulator`).
+"""Development settings: the portal's production settings plus the 1CRM emulator.
 
-The portal's settings with the emulator's URLs and a bare middleware stack: the
-emulator is an API server, so it has no sessions, CSRF or templates of the portal.
+For the demo, the test suite and the benchmark (`manage.py` picks them for `demo`,
+`seed_emulator` and `run_emulator`). They add the emulator's app, its own database (the
+`emulator` alias, so demo CRM data never mixes with the portal's) and the router that
+sends its tables there. Production (portal/settings.py) has none of these and never
+imports this package. The emulator's own server process layers server_settings.py on top.
 """
 
 import os
 
 os.environ.setdefault("DEBUG", "1")
 
-from django.core.exceptions import ImproperlyConfigured
-
-from crm_emulator.profiles import PROFILES
 from portal.settings import *  # noqa: F403
+from portal.settings import DATA_DIR, DATABASES, INSTALLED_APPS, database
 
-ROOT_URLCONF = "crm_emulator.urls"
-MIDDLEWARE = ["crm_emulator.middleware.ApiMiddleware"]
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "crm_emulator"]
-ALLOWED_HOSTS = ["*"]
-SECURE_SSL_REDIRECT = False
-APPEND_SLASH = False
-# The views enforce their own limits (1 MiB for /files/upload/base64, 10 MiB for JSON);
-# /files/upload streams the body to disk.
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
-FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
-
-EMULATOR_ADMIN_TOKEN = os.environ.get("EMULATOR_ADMIN_TOKEN", "")
-EMULATOR_ALLOW_HTTP = env_bool("EMULATOR_ALLOW_HTTP")  # noqa: F405
-# Which reading of the reference the server starts with (`run_emulator --profile`);
-# `POST /__emulator__/reset` returns to it. See crm_emulator/profiles.py.
-EMULATOR_PROFILE = os.environ.get("EMULATOR_PROFILE", "") or "default"
-if EMULATOR_PROFILE not in PROFILES:
-    raise ImproperlyConfigured(
-        f"EMULATOR_PROFILE={EMULATOR_PROFILE!r}: one of {', '.join(sorted(PROFILES))}"
-    )
-# Extra API clients from `run_emulator --client ID:SECRET:REDIRECT_URI` (one per line).
-EMULATOR_CLIENTS = os.environ.get("EMULATOR_CLIENTS", "")
-
-# Quiet third-party chatter (fontTools logs every font subset at INFO); EMULATOR_QUIET=1
-# (the test suite) also silences gunicorn's access log, which Django's root logger prints.
-LOGGING = {
-    **LOGGING,  # noqa: F405
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        "fontTools": {"level": "WARNING"},
-        "gunicorn.access": {"level": "WARNING" if env_bool("EMULATOR_QUIET") else "INFO"},  # noqa: F405
-    },
+INSTALLED_APPS = [*INSTALLED_APPS, "crm_emulator"]
+DATABASES = {
+    **DATABASES,
+    "emulator": database(
+        os.environ.get("EMULATOR_DATABASE_URL", f"sqlite:///{DATA_DIR / 'emulator.sqlite3'}")
+    ),
 }
+DATABASE_ROUTERS = ["crm_emulator.router.EmulatorRouter"]

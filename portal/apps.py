@@ -7,6 +7,8 @@ class PortalConfig(AppConfig):
     verbose_name = "Customer portal"
 
     def ready(self) -> None:
+        from portal import checks  # noqa: F401  (registers the deploy checks)
+
         # Django middleware hooks without I/O run on the event loop, not in a thread.
         from portal.async_middleware import run_hooks_on_loop
 

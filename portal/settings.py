@@ -2,6 +2,8 @@
 
 Production is the default: with DEBUG off, a missing SECRET_KEY, ONECRM_API_URL or
 PORTAL_BASE_URL stops start-up with a one-line message. The demo and the tests switch DEBUG on.
+The 1CRM emulator is a development tool, not installed here: crm_emulator/settings.py
+adds it (its app, its database, its router) for the demo, the tests and the benchmark.
 """
 
 import ipaddress
@@ -119,7 +121,6 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "portal",
     "crm_gateway",
-    "crm_emulator",
 ]
 
 MIDDLEWARE = [
@@ -166,25 +167,26 @@ TEMPLATES = [
     },
 ]
 
+
 # --- Data: SQLite under var/ by default, PostgreSQL in production.
+def database(url: str, conn_max_age: int = 0) -> dj_database_url.DBConfig:
+    """DATABASES entry for a URL; on SQLite, WAL and a busy timeout so that two processes
+    (the demo's portal and emulator, the tests and their servers) can write at once."""
+    config = dj_database_url.parse(url, conn_max_age=conn_max_age)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config.setdefault("OPTIONS", {}).update(
+            {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"}
+        )
+    return config
+
+
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
-    "default": dj_database_url.parse(
+    "default": database(
         os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'portal.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     ),
-    # The emulator keeps its own database, so the demo CRM never mixes with portal data.
-    "emulator": dj_database_url.parse(
-        os.environ.get("EMULATOR_DATABASE_URL", f"sqlite:///{DATA_DIR / 'emulator.sqlite3'}")
-    ),
 }
-for _database in DATABASES.values():
-    if _database["ENGINE"] == "django.db.backends.sqlite3":
-        # WAL and a busy timeout let the emulator and the portal write concurrently.
-        _database.setdefault("OPTIONS", {}).update(
-            {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"}
-        )
-DATABASE_ROUTERS = ["crm_emulator.router.EmulatorRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: local memory by default, Redis in production (shared by every process).

@@ -67,7 +67,7 @@ def start_emulator(
     env = {
         **os.environ,
         "DEBUG": "1",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_SETTINGS_MODULE": "crm_emulator.settings",  # the emulator installed
         "PORTAL_DATA_DIR": str(data_dir),
         "EMULATOR_DATABASE_URL": f"sqlite:///{data_dir / 'emulator.sqlite3'}",
         "EMULATOR_ADMIN_TOKEN": ADMIN_TOKEN,

@@ -1,4 +1,5 @@
-"""Settings for the test suite: the portal's own settings, with DEBUG-style defaults.
+"""Settings for the test suite: the development settings (the portal's own, plus the
+1CRM emulator: crm_emulator/settings.py), with DEBUG-style defaults.
 
 The environment still wins, so CI can point DATABASE_URL and CACHE_URL at PostgreSQL
 and Redis and run the same suite again.
@@ -10,7 +11,7 @@ import tempfile
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("PORTAL_DATA_DIR", os.path.join(tempfile.gettempdir(), "portal-tests"))
 
-from portal.settings import *  # noqa: F403
+from crm_emulator.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 WHITENOISE_USE_FINDERS = True

@@ -16,12 +16,10 @@ from tests.emulator_server import ROOT, free_port
 @pytest.mark.slow
 def test_demo_command_serves_the_portal_at_the_printed_url(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CACHE_URL"}}
-    env.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        PORTAL_DATA_DIR=str(tmp_path),
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("DEBUG", None)  # manage.py demo switches DEBUG on by itself
+    env.update(PORTAL_DATA_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    # As in a fresh shell: manage.py demo picks its settings and switches DEBUG on by itself.
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DEBUG", None)
     port, emulator_port = free_port(), free_port()
     process = subprocess.Popen(
         [

@@ -1,5 +1,7 @@
-"""Production settings refuse to start without their secrets, and say why."""
+"""Production settings refuse to start without their secrets, and say why; they do not
+install the 1CRM emulator, which the development settings add."""
 
+import json
 import os
 import subprocess
 import sys
@@ -96,3 +98,41 @@ def test_deploy_check_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNINGS" not in result.stdout + result.stderr
+
+
+def test_production_settings_neither_install_nor_import_the_emulator():
+    """As gunicorn starts the portal (portal.asgi, DEBUG off), with every URL loaded."""
+    code = (
+        "import json, sys; import portal.asgi; from django.conf import settings; "
+        "from django.urls import get_resolver; get_resolver().url_patterns; "
+        "print(json.dumps({'apps': settings.INSTALLED_APPS, 'databases': list(settings.DATABASES), "
+        "'routers': settings.DATABASE_ROUTERS, "
+        "'imported': sorted(m for m in sys.modules if m.startswith('crm_emulator'))}))"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in {*DEV_ONLY, *PRODUCTION_ENV}}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, **PRODUCTION_ENV, "DEBUG": "0"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    production = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "portal" in production["apps"]  # the settings did load
+    assert "crm_emulator" not in production["apps"]
+    assert production["databases"] == ["default"]
+    assert production["routers"] == []
+    assert production["imported"] == []
+
+
+def test_the_deploy_check_names_an_installed_emulator():
+    """The test settings are the development ones: the emulator, its database, its router."""
+    from portal.checks import emulator_not_installed
+
+    [warning] = emulator_not_installed(None)
+    assert warning.id == "portal.W001"
+    assert "crm_emulator is in INSTALLED_APPS" in warning.msg
+    assert "'emulator' alias" in warning.msg
+    assert "DATABASE_ROUTERS" in warning.msg

@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--client needs ID:SECRET[:REDIRECT_URI], got {spec!r}")
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "crm_emulator.settings",
+            "DJANGO_SETTINGS_MODULE": "crm_emulator.server_settings",
             "EMULATOR_CLIENTS": "\n".join(client),
             "EMULATOR_PROFILE": profile,
         }

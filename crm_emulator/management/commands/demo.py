@@ -2,7 +2,9 @@
 
 Migrates, seeds the emulator (once; `--reseed` starts over), starts the emulator and
 the portal under gunicorn's ASGI worker, prints the URL and the demo sign-in details,
-and stops both on Ctrl-C.
+and stops both on Ctrl-C. A development command, so it lives with the emulator (and runs
+under the development settings); the portal it starts runs the production settings,
+DEBUG on, without the emulator installed.
 """
 
 import os
@@ -44,6 +46,8 @@ class Command(BaseCommand):
         api_url = f"http://127.0.0.1:{emulator_port}/1crm/api.php"
         env = {
             **os.environ,
+            # The emulator's commands need it installed; the portal is started without it.
+            "DJANGO_SETTINGS_MODULE": "crm_emulator.settings",
             "DEBUG": "1",
             "EMULATOR_ALLOW_HTTP": "1",
             "ONECRM_API_URL": api_url,
@@ -82,7 +86,7 @@ class Command(BaseCommand):
                         "--log-level",
                         "warning",
                     ],
-                    env=env,
+                    env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
                     cwd=settings.BASE_DIR,  # so gunicorn reads the project's gunicorn.conf.py
                 )
             )
