@@ -11,6 +11,9 @@ WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN uv sync --locked --no-default-groups --no-install-project
 COPY . .
+# The image runs the production settings, which never import the 1CRM emulator: a
+# development tool, left out by .dockerignore. Stop the build if it comes back.
+RUN test ! -e crm_emulator
 # collectstatic needs settings that load; these build-time values never reach runtime.
 RUN SECRET_KEY=build-only ONECRM_API_URL=https://build.invalid/1crm/api.php \
     PORTAL_BASE_URL=https://build.invalid /opt/venv/bin/python manage.py collectstatic --noinput
