@@ -136,23 +136,23 @@ class Parsed:
     extra: dict[str, Any]
     _MANUAL: ClassVar[frozenset[str]] = frozenset({"extra"})
 
+    if typing.TYPE_CHECKING:  # every subclass is a dataclass, with its own __init__
+
+        def __init__(self, **fields: Any) -> None: ...
+
     @classmethod
-    def _table(cls) -> tuple[dict[str, tuple[str, Any]], dict[str, Any]]:
-        """Per class, built once: JSON key -> (attribute, converter), and the defaults."""
+    def _table(cls) -> dict[str, tuple[str, Any]]:
+        """Per class, built once: JSON key -> (attribute, converter)."""
         cached = cls.__dict__.get("_parse_table")
         if cached is None:
             hints = typing.get_type_hints(cls)
-            table: dict[str, tuple[str, Any]] = {}
-            defaults: dict[str, Any] = {}
+            cached = {}
             for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-                if f.default is not dataclasses.MISSING:
-                    defaults[f.name] = f.default
                 if f.name in cls._MANUAL:
                     continue  # left in `extra` for the subclass to take
                 converter = _converter(hints[f.name])
                 if converter is not None:
-                    table["_display" if f.name == "display" else f.name] = (f.name, converter)
-            cached = (table, defaults)
+                    cached["_display" if f.name == "display" else f.name] = (f.name, converter)
             cls._parse_table = cached  # type: ignore[attr-defined]
         return cached
 
@@ -164,7 +164,7 @@ class Parsed:
         in it is dropped (`_display` is always kept): the allow-list's field filter."""
         known: dict[str, Any] = {}
         extra: dict[str, Any] = {}
-        lookup = cls._table()[0].get
+        lookup = cls._table().get
         for key, value in data.items():
             if allowed is not None and key not in allowed and key != "_display":
                 continue
@@ -178,22 +178,11 @@ class Parsed:
         return known, extra
 
     @classmethod
-    def _build(cls, known: dict[str, Any], extra: dict[str, Any]) -> Self:
-        """Like cls(**known, extra=extra), without the frozen dataclass's slow __init__
-        (many records a page): the values are already converted to the field types."""
-        values = dict(cls._table()[1])
-        values.update(known)
-        values["extra"] = extra
-        instance = object.__new__(cls)
-        instance.__dict__.update(values)
-        return instance
-
-    @classmethod
     def from_json(cls, data: Any, allowed: frozenset[str] | None = None) -> Self:
         if not isinstance(data, dict):
             raise BadReply(f"expected an object for {cls.__name__}", status=200)
         known, extra = cls._convert(data, allowed)
-        return cls._build(known, extra)
+        return cls(**known, extra=extra)
 
 
 # --- Records ---------------------------------------------------------------------------

@@ -109,3 +109,23 @@ def test_tally_files_me_version_locale_fields():
         {"fields": {"due_date": {"type": "date", "label": "Due"}}, "filters": [{"name": "x"}]}
     )
     assert fields.fields["due_date"].type == "date" and "x" in fields.filters
+
+
+def test_from_json_builds_records_through_their_own_dataclass_init():
+    """Defaults made by a factory, and __post_init__, apply to parsed records too."""
+    from dataclasses import dataclass, field
+
+    from crm_gateway.models import Record
+
+    @dataclass(frozen=True)
+    class Tagged(Record):
+        MODEL = "Tagged"
+        tags: list[str] = field(default_factory=list)
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "name", (self.name or "").strip() or None)
+
+    tagged = Tagged.from_json({"id": "t1", "name": "  Spaced  "})
+    assert tagged.tags == []
+    assert tagged.name == "Spaced"
+    assert tagged == Tagged(id="t1", name="Spaced")
