@@ -9,11 +9,6 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         from portal import checks  # noqa: F401  (registers the deploy checks)
 
-        # Django middleware hooks without I/O run on the event loop, not in a thread.
-        from portal.async_middleware import run_hooks_on_loop
-
-        run_hooks_on_loop()
-
 
 class PortalAdminConfig(admin_apps.AdminConfig):
     """The Django admin, with the portal's own site (portal/admin_site.py)."""

@@ -127,8 +127,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Cross-Origin-Resource-Policy, which SecurityMiddleware does not set (portal/security.py).
     "portal.security.CrossOriginResourcePolicyMiddleware",
-    # WhiteNoise for static files, without sending every other request through a thread.
-    "portal.async_middleware.StaticFilesMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,6 +138,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Django's sync middleware above runs in one trip to a thread, not one per hook; the
+    # rest and the views run on the event loop (portal/middleware.py).
+    "portal.middleware.sync_boundary",
     "django_htmx.middleware.HtmxMiddleware",
     # request.portal_settings: the staff-edited settings, read once a request from the cache.
     "portal.site_settings.portal_settings_middleware",
