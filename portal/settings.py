@@ -7,9 +7,11 @@ adds it (its app, its database, its router) for the demo, the tests and the benc
 """
 
 import ipaddress
+import math
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -18,24 +20,49 @@ from django.utils.csp import CSP
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", BASE_DIR / "var"))
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True}
+_BOOLEANS |= {"0": False, "false": False, "no": False, "off": False}
+
 
 def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """A boolean; unset or empty means the default, anything unrecognised stops start-up
+    (a typo like DEBUG=ture must not quietly read as false)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value not in _BOOLEANS:
+        refuse_to_start(f"{name} must be one of 1, 0, true, false, yes, no, on, off.")
+    return _BOOLEANS[value]
 
 
 def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        refuse_to_start(f"{name} must be a whole number (for example {default}).")
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        refuse_to_start(f"{name} must be a number of seconds (for example {default}).")
+    return number
 
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def refuse_to_start(message: str) -> None:
+def refuse_to_start(message: str) -> NoReturn:
     """Stop start-up with a message an operator can act on, not a traceback."""
     sys.stderr.write(f"Configuration error: {message}\n")
     raise SystemExit(2)
@@ -98,9 +125,9 @@ if ONECRM_DATA_ACCESS not in {"contact_token", "portal_auth", "staff"}:
     refuse_to_start("ONECRM_DATA_ACCESS must be one of contact_token, portal_auth, staff.")
 # Send PUT, PATCH and DELETE as POST with X-HTTP-Method-Override.
 ONECRM_METHOD_OVERRIDE = env_bool("ONECRM_METHOD_OVERRIDE")
-ONECRM_TIMEOUT = float(os.environ.get("ONECRM_TIMEOUT", "10"))
-ONECRM_CONNECT_TIMEOUT = float(os.environ.get("ONECRM_CONNECT_TIMEOUT", "3"))
-ONECRM_DEADLINE = float(os.environ.get("ONECRM_DEADLINE", "20"))
+ONECRM_TIMEOUT = env_float("ONECRM_TIMEOUT", 10)
+ONECRM_CONNECT_TIMEOUT = env_float("ONECRM_CONNECT_TIMEOUT", 3)
+ONECRM_DEADLINE = env_float("ONECRM_DEADLINE", 20)
 ONECRM_MAX_CONNECTIONS = env_int("ONECRM_MAX_CONNECTIONS", 100)
 
 # --- Django
@@ -212,7 +239,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = env_int("SESSION_MAX_AGE", 8 * 60 * 60)
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)
 # The e-mail link form answers no sooner than this, known address or not.
-SIGNIN_LINK_MIN_SECONDS = float(os.environ.get("SIGNIN_LINK_MIN_SECONDS", "0.5"))
+SIGNIN_LINK_MIN_SECONDS = env_float("SIGNIN_LINK_MIN_SECONDS", 0.5)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"  # Strict would drop the cookie on the OAuth return.
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # What the test process sets for itself, and production never has.
@@ -136,3 +138,40 @@ def test_the_deploy_check_names_an_installed_emulator():
     assert "crm_emulator is in INSTALLED_APPS" in warning.msg
     assert "'emulator' alias" in warning.msg
     assert "DATABASE_ROUTERS" in warning.msg
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DEBUG", "ture", "DEBUG must be one of 1, 0, true, false, yes, no, on, off."),
+        ("SECURE_HSTS_PRELOAD", "maybe", "SECURE_HSTS_PRELOAD must be one of 1, 0, true"),
+        ("SESSION_MAX_AGE", "8h", "SESSION_MAX_AGE must be a whole number (for example 28800)."),
+        ("ONECRM_TIMEOUT", "ten", "ONECRM_TIMEOUT must be a number of seconds (for example 10)."),
+        ("ONECRM_DEADLINE", "inf", "ONECRM_DEADLINE must be a number of seconds"),
+    ],
+)
+def test_a_value_that_is_not_a_boolean_or_a_number_stops_start_up(name, value, message):
+    """A typo never reads as a default (DEBUG=ture was false): one line, no traceback, and
+    not the value itself (it may be a secret pasted into the wrong variable)."""
+    result = import_settings({**PRODUCTION_ENV, name: value})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Configuration error: {message}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert value not in result.stderr
+
+
+def test_the_settings_helpers_read_the_usual_spellings(monkeypatch):
+    from portal.settings import env_bool, env_float, env_int
+
+    spellings = {"1": True, " TRUE ": True, "yes": True, "On": True}
+    spellings |= {"0": False, "false": False, "NO": False, "off": False}
+    for text, expected in spellings.items():
+        monkeypatch.setenv("PORTAL_TEST_VALUE", text)
+        assert env_bool("PORTAL_TEST_VALUE", default=not expected) is expected
+    monkeypatch.setenv("PORTAL_TEST_VALUE", " 42 ")
+    assert env_int("PORTAL_TEST_VALUE", 1) == 42
+    assert env_float("PORTAL_TEST_VALUE", 1.0) == 42.0
+    monkeypatch.setenv("PORTAL_TEST_VALUE", "")  # empty is unset: the default
+    assert env_bool("PORTAL_TEST_VALUE", True) is True
+    assert env_int("PORTAL_TEST_VALUE", 7) == 7
+    assert env_float("PORTAL_TEST_VALUE", 0.5) == 0.5
