@@ -99,10 +99,10 @@ async def _no_extra() -> dict[str, Any]:
 async def record_detail(request: HttpRequest, section: Section, record_id: str) -> HttpResponse:
     checked, site = await checked_record(request, section, record_id)
     gateway = contact_gateway(request)
-    extra = section.detail_extra
+    detail_extra = section.detail_extra
     tally, more, locale = await asyncio.gather(
         gateway.tally(checked) if section.tally else _nothing(),
-        extra(gateway, checked, site) if extra else _no_extra(),
+        detail_extra(gateway, checked, site) if detail_extra else _no_extra(),
         page_locale(),
     )
     record = checked.record
