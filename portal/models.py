@@ -308,3 +308,28 @@ class StaffCrmLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.crm_user_name or self.crm_user_id} → {self.user_id}"
+
+
+class QuoteDecision(models.Model):
+    """A contact's decision on one version of a quote, claimed here BEFORE the CRM is
+    written (portal.quote_decisions): the unique constraint is the compare-and-set that
+    lets exactly one of two decisions sent at the same moment, from any process, reach
+    the CRM. Keyed by the quote's id and the `date_modified` the decision was based on,
+    so a quote staff reopen in the CRM (a new version) can be decided again."""
+
+    quote_id = models.CharField(max_length=64)
+    quote_modified = models.CharField(max_length=40, blank=True, default="")
+    accepted = models.BooleanField()
+    contact_id = models.CharField(max_length=64)
+    claimed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("quote decision")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["quote_id", "quote_modified"], name="one_decision_per_quote_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quote_id} {'accepted' if self.accepted else 'declined'}"

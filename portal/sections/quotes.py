@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_gateway import CheckedRecord, DateFilter, DateOperator, Filter, Quote
 from portal.listing import ListQuery, ListSpec, SortKey
+from portal.quote_decisions import REASON_MAX, is_decided
 from portal.sections import cells
 from portal.sections.declaration import Column, Filters, Section, Texts, fields, today
 from portal.site_settings import SiteSettings
@@ -134,11 +135,10 @@ def can_decide(site: SiteSettings, checked: CheckedRecord[Quote], today: dt.date
     return site.quotes_can_decide and quote_status(checked.record, today) == "awaiting"
 
 
-REASON_MAX = 1000
-
-
 async def detail_extra(gateway: Any, checked: CheckedRecord[Quote], site: SiteSettings) -> dict:
-    return {"can_decide": can_decide(site, checked, today()), "reason_max": REASON_MAX}
+    # A decision claimed but not yet in the CRM (portal.quote_decisions) offers no second.
+    deciding = can_decide(site, checked, today()) and not await is_decided(checked.record)
+    return {"can_decide": deciding, "reason_max": REASON_MAX}
 
 
 QUOTES = Section(

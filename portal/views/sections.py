@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from crm_gateway import stream_response
+from crm_gateway import CheckedRecord, stream_response
 from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway, page_locale
 from portal.errors import render_error
@@ -41,6 +41,7 @@ from portal.sections.access import checked_record, section_settings
 from portal.sections.rows import column_heads, fetch_rows, table_cells, today
 from portal.security import pdf_printing_allowed
 from portal.signin.session import contact_required
+from portal.site_settings import SiteSettings
 
 
 @require_GET
@@ -98,6 +99,20 @@ async def _no_extra() -> dict[str, Any]:
 @contact_required
 async def record_detail(request: HttpRequest, section: Section, record_id: str) -> HttpResponse:
     checked, site = await checked_record(request, section, record_id)
+    return await render_record(request, section, checked, site)
+
+
+async def render_record(
+    request: HttpRequest,
+    section: Section,
+    checked: CheckedRecord[Any],
+    site: SiteSettings,
+    *,
+    status: int = 200,
+    **answer: Any,
+) -> HttpResponse:
+    """One record's page, also as the answer to a form on it (a quote decision refused:
+    `answer` carries its error and what was typed back into the page)."""
     gateway = contact_gateway(request)
     detail_extra = section.detail_extra
     tally, more, locale = await asyncio.gather(
@@ -121,7 +136,9 @@ async def record_detail(request: HttpRequest, section: Section, record_id: str) 
     context["page_title"] = (
         title % {"number": context["row"].title} if title else context["row"].title
     )
-    return render_page(request, section.template, context)
+    response = render_page(request, section.template, {**context, **answer})
+    response.status_code = status
+    return response
 
 
 @require_GET
