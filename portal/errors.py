@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 ALERTS_TARGET = "#portal-alerts"
 RETRY_AFTER_SECONDS = 30
 RATE_LIMIT_RETRY_SECONDS = 60
+DOWNLOADS_RETRY_SECONDS = 10
 
 
 def _texts(kind: str | int) -> tuple[str, str]:
@@ -140,6 +141,19 @@ def render_error(request: HttpRequest, status: int) -> HttpResponse:
     return _render(
         request, template, status, title, text, retry=status >= 500, retry_after=retry_after
     )
+
+
+def render_too_many_downloads(request: HttpRequest) -> HttpResponse:
+    """429: the contact already has DOWNLOADS_PER_CONTACT downloads running."""
+    text = _(
+        "You already have %(count)d downloads running. When one of them has finished, "
+        "please try again."
+    ) % {"count": settings.DOWNLOADS_PER_CONTACT}
+    title = _("Please wait for your other downloads")
+    response = _render(request, "errors/error_page.html", 429, title, text, retry=True)
+    # No "within N seconds" promise on the page: that depends on the other downloads.
+    response["Retry-After"] = str(DOWNLOADS_RETRY_SECONDS)
+    return response
 
 
 def response_for_crm_error(request: HttpRequest, error: Exception) -> HttpResponse | None:

@@ -129,6 +129,14 @@ ONECRM_TIMEOUT = env_float("ONECRM_TIMEOUT", 10)
 ONECRM_CONNECT_TIMEOUT = env_float("ONECRM_CONNECT_TIMEOUT", 3)
 ONECRM_DEADLINE = env_float("ONECRM_DEADLINE", 20)
 ONECRM_MAX_CONNECTIONS = env_int("ONECRM_MAX_CONNECTIONS", 100)
+# Downloads and PDFs hold a pooled CRM connection while the visitor reads them: at most
+# this many at once per contact (counted in the shared cache), each for at most this long.
+DOWNLOADS_PER_CONTACT = env_int("DOWNLOADS_PER_CONTACT", 4)
+DOWNLOAD_MAX_SECONDS = float(os.environ.get("DOWNLOAD_MAX_SECONDS", "900"))
+if DOWNLOADS_PER_CONTACT < 1:
+    refuse_to_start("DOWNLOADS_PER_CONTACT must be at least 1.")
+if not DOWNLOAD_MAX_SECONDS > 0:
+    refuse_to_start("DOWNLOAD_MAX_SECONDS must be a number of seconds above 0.")
 
 # --- Django
 INSTALLED_APPS = [

@@ -9,9 +9,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from crm_gateway import Note, errors, stream_response
+from crm_gateway import Note, errors
 from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway
+from portal.downloads import download_response
 from portal.models import ActivityKind
 from portal.sections.access import checked_record
 from portal.sections.invoices import INVOICES
@@ -28,9 +29,11 @@ async def invoice_attachment(
     note = await gateway.get_record(Note, note_id)
     if note.record.parent_id != invoice.id or not note.record.filename:
         raise errors.NotFound("not a file attached to this invoice")
-    response = await stream_response(
-        gateway.download(note), filename=note.record.filename, disposition="attachment"
+    response = await download_response(
+        request, gateway.download(note), filename=note.record.filename, disposition="attachment"
     )
+    if not response.streaming:  # every download slot of the contact in use
+        return response
     await arecord_activity(
         request,
         ActivityKind.DOCUMENT_DOWNLOAD,

@@ -22,9 +22,10 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from crm_gateway import CheckedRecord, stream_response
+from crm_gateway import CheckedRecord
 from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway, page_locale
+from portal.downloads import download_response
 from portal.errors import render_error
 from portal.listing import (
     PERIODS,
@@ -149,11 +150,14 @@ async def record_pdf(request: HttpRequest, section: Section, record_id: str) -> 
         return render_error(request, 429)
     row = section.row(checked.record, today())
     download = request.GET.get("download") == "1"
-    response = await stream_response(
+    response = await download_response(
+        request,
         contact_gateway(request).pdf(checked),
         filename=f"{section.pdf} {row.title}.pdf",
         disposition="attachment" if download else "inline",
     )
+    if not response.streaming:  # every download slot of the contact in use
+        return response
     await arecord_activity(
         request,
         ActivityKind.PDF_DOWNLOAD,
@@ -173,11 +177,14 @@ async def record_download(
     checked, _site = await checked_record(request, section, record_id)
     row = section.row(checked.record, today())
     inline = request.GET.get("inline") == "1" and row.previewable
-    response = await stream_response(
+    response = await download_response(
+        request,
         contact_gateway(request).download(checked),
         filename=row.download_name,
         disposition="inline" if inline else "attachment",
     )
+    if not response.streaming:  # every download slot of the contact in use
+        return response
     if not inline:
         await arecord_activity(
             request,

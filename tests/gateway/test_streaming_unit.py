@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crm_gateway import ContactGateway, ContactScope, Document, StreamBroken, stream_response
+from crm_gateway.errors import CrmError
+from crm_gateway.responses import DownloadTooLong
 from crm_gateway.rest import open_stream
 from crm_gateway.scope import seal
 from crm_gateway.streaming import content_disposition, safe_filename, safe_media_type
@@ -185,3 +187,87 @@ async def test_compressed_reply_is_passed_on_decoded(scripted):
     async with open_stream("GET", "/f") as stream:
         assert stream.content_length is None
         assert b"".join([chunk async for chunk in stream]) == payload
+
+
+class Slot:
+    """An `on_close` that counts its calls (the portal's per-contact download slot)."""
+
+    def __init__(self) -> None:
+        self.released = 0
+
+    async def release(self) -> None:
+        self.released += 1
+
+
+async def test_on_close_runs_once_when_the_body_is_sent(scripted):
+    slot = Slot()
+    body = Chunks([b"a" * 5, b"b" * 5])
+    scripted.on("GET", "/f", file_reply(body, 10))
+    response = await stream_response(open_stream("GET", "/f"), on_close=slot.release)
+    assert slot.released == 0  # held while the body is relayed
+    assert b"".join([part async for part in response]) == b"a" * 5 + b"b" * 5
+    response.close()
+    await asyncio.sleep(0.01)
+    assert slot.released == 1 and body.closed
+
+
+async def test_on_close_runs_when_the_crm_refuses_to_open_the_stream(scripted):
+    slot = Slot()
+    scripted.on("GET", "/f", lambda request: httpx.Response(404, json={"error": "not_found"}))
+    with pytest.raises(CrmError):
+        await stream_response(open_stream("GET", "/f"), on_close=slot.release)
+    assert slot.released == 1
+
+
+async def test_on_close_runs_when_django_closes_an_unsent_response(scripted):
+    slot = Slot()
+    scripted.on("GET", "/f", file_reply(Chunks([b"x"] * 10), 10))
+    response = await stream_response(open_stream("GET", "/f"), on_close=slot.release)
+    response.close()
+    for _ in range(10):
+        await asyncio.sleep(0.01)
+        if slot.released:
+            break
+    assert slot.released == 1
+
+
+async def test_a_relay_past_its_time_limit_is_cut_while_the_crm_is_slow(scripted, caplog):
+    class Slow(Chunks):
+        async def __aiter__(self):
+            yield b"a" * 10
+            await asyncio.sleep(30)  # the CRM stalls (shorter than any read timeout here)
+            yield b"b" * 10
+
+    slot = Slot()
+    body = Slow([])
+    scripted.on("GET", "/f", file_reply(body, 20))
+    response = await stream_response(
+        open_stream("GET", "/f"), max_seconds=0.2, on_close=slot.release
+    )
+    received = b""
+    with pytest.raises(DownloadTooLong):
+        async for part in response:
+            received += part
+    assert received == b"a" * 10
+    assert body.closed and slot.released == 1
+    assert "download stopped at its time limit (DOWNLOAD_MAX_SECONDS=0.2)" in caplog.text
+
+
+async def test_a_relay_past_its_time_limit_closes_the_crm_while_the_reader_is_slow(scripted):
+    """The reader takes a chunk and then nothing: at the limit the CRM stream is closed
+    and the slot released at once, before the reader comes back (it then gets the cut)."""
+    slot = Slot()
+    body = Chunks([b"a" * 10, b"b" * 10])
+    scripted.on("GET", "/f", file_reply(body, 20))
+    response = await stream_response(
+        open_stream("GET", "/f"), max_seconds=0.2, on_close=slot.release
+    )
+    parts = aiter(response)
+    assert await anext(parts) == b"a" * 10
+    for _ in range(100):  # the reader is away; the relay's timer is not
+        await asyncio.sleep(0.01)
+        if body.closed:
+            break
+    assert body.closed and slot.released == 1
+    with pytest.raises(DownloadTooLong):
+        await anext(parts)

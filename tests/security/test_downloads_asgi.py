@@ -43,6 +43,10 @@ def portal(emulator, tmp_path_factory) -> PortalServer:
             "ONECRM_CONNECT_TIMEOUT": "1",
             "ONECRM_DEADLINE": "3",
             "ONECRM_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+            # These tests are about the relay and the pool: 50 downloads abandoned one
+            # after another must not wait for their slots' release. The per-contact cap
+            # has its own tests (test_download_limits_asgi.py).
+            "DOWNLOADS_PER_CONTACT": "1000",
         },
     )
     emulator.control(
