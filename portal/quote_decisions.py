@@ -17,6 +17,7 @@ retry.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,9 @@ from portal.signin.session import SignedInContact
 
 # The longest reason a contact may give, accepting or declining (the forms' maxlength too).
 REASON_MAX = 2000
+
+# Writes still running for a request that was cancelled (asyncio keeps only weak refs).
+_writes: set[asyncio.Future[None]] = set()
 
 
 def read_reason(form: Mapping[str, Any], *, required: bool) -> tuple[str, str]:
@@ -73,8 +77,8 @@ async def decide_once(
     """Claim the decision (accept or not; `stage` is the quote's stage after it), then
     write it to the CRM; False if it was already claimed.
 
-    A failed or interrupted CRM write releases the claim and re-raises (the view's
-    error page offers a retry)."""
+    A failed CRM write releases the claim and re-raises (the view's error page offers a
+    retry); the write runs to its end even if the request is cancelled meanwhile."""
     claim, claimed = await QuoteDecision.objects.aget_or_create(
         quote_id=quote.id,
         quote_modified=_version(quote.record),
@@ -82,16 +86,25 @@ async def decide_once(
     )
     if not claimed:
         return False
-    try:
-        await decide_quote(
-            gateway,
-            quote,
-            stage=stage,
-            who=f"{contact.name} <{contact.email}>" if contact.email else contact.name,
-            decision="Accepted" if accept else "Declined",
-            reason=reason,
-        )
-    except BaseException:
-        await QuoteDecision.objects.filter(pk=claim.pk).adelete()
-        raise
+
+    async def write_or_release() -> None:
+        try:
+            await decide_quote(
+                gateway,
+                quote,
+                stage=stage,
+                who=f"{contact.name} <{contact.email}>" if contact.email else contact.name,
+                decision="Accepted" if accept else "Declined",
+                reason=reason,
+            )
+        except BaseException:
+            await QuoteDecision.objects.filter(pk=claim.pk).adelete()
+            raise
+
+    # Shielded: a visitor who goes away mid-write (the request is cancelled) must not
+    # leave a write that landed without its claim, or a claim without its write.
+    writing = asyncio.ensure_future(write_or_release())
+    _writes.add(writing)
+    writing.add_done_callback(_writes.discard)
+    await asyncio.shield(writing)
     return True

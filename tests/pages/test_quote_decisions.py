@@ -7,6 +7,7 @@ Against the emulator: its request log counts the CRM writes, its faults slow a w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import html
 import time
@@ -217,4 +218,36 @@ def test_a_quote_staff_reopen_can_be_decided_again(
     )
     reopened.raise_for_status()
     assert contact_client.post(f"/quotes/{quote['id']}/accept").status_code == 302
+    assert crm_quote(crm_pages, quote["id"])["quote_stage"] == "Closed Accepted"
+
+
+async def test_a_visitor_who_goes_away_mid_write_leaves_the_decision_whole(
+    async_contact_client, crm_pages, deciding, fresh_quote
+):
+    """The request is cancelled (the browser closed) while the CRM write is under way:
+    the write still lands, and its claim stays, so no second decision can follow it."""
+    quote = fresh_quote
+    crm_pages.control(
+        "POST",
+        "faults",
+        json={
+            "path": f"^/data/Quote/{quote['id']}$",
+            "method": "PATCH",
+            "kind": "latency",
+            "ms": 500,
+        },
+    )
+    request = asyncio.create_task(async_contact_client.post(f"/quotes/{quote['id']}/accept"))
+    deadline = time.monotonic() + 10
+    while not [e for e in crm_requests(crm_pages) if e["method"] == "PATCH"]:
+        assert time.monotonic() < deadline, "the write never started"
+        await asyncio.sleep(0.02)
+    request.cancel()  # mid-write
+    with contextlib.suppress(asyncio.CancelledError):
+        await request
+    while successful_writes(crm_pages, quote["id"]) < 1:
+        assert time.monotonic() < deadline + 10, "the write did not land"
+        await asyncio.sleep(0.05)
+    crm_pages.control("DELETE", "faults")
+    assert await QuoteDecision.objects.filter(quote_id=quote["id"]).aexists()
     assert crm_quote(crm_pages, quote["id"])["quote_stage"] == "Closed Accepted"
