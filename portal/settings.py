@@ -132,7 +132,7 @@ ONECRM_MAX_CONNECTIONS = env_int("ONECRM_MAX_CONNECTIONS", 100)
 # Downloads and PDFs hold a pooled CRM connection while the visitor reads them: at most
 # this many at once per contact (counted in the shared cache), each for at most this long.
 DOWNLOADS_PER_CONTACT = env_int("DOWNLOADS_PER_CONTACT", 4)
-DOWNLOAD_MAX_SECONDS = float(os.environ.get("DOWNLOAD_MAX_SECONDS", "900"))
+DOWNLOAD_MAX_SECONDS = env_float("DOWNLOAD_MAX_SECONDS", 900)
 if DOWNLOADS_PER_CONTACT < 1:
     refuse_to_start("DOWNLOADS_PER_CONTACT must be at least 1.")
 if not DOWNLOAD_MAX_SECONDS > 0:

@@ -148,6 +148,10 @@ def test_the_deploy_check_names_an_installed_emulator():
         ("SESSION_MAX_AGE", "8h", "SESSION_MAX_AGE must be a whole number (for example 28800)."),
         ("ONECRM_TIMEOUT", "ten", "ONECRM_TIMEOUT must be a number of seconds (for example 10)."),
         ("ONECRM_DEADLINE", "inf", "ONECRM_DEADLINE must be a number of seconds"),
+        ("DOWNLOADS_PER_CONTACT", "four", "DOWNLOADS_PER_CONTACT must be a whole number"),
+        ("DOWNLOADS_PER_CONTACT", "0", "DOWNLOADS_PER_CONTACT must be at least 1."),
+        ("DOWNLOAD_MAX_SECONDS", "15m", "DOWNLOAD_MAX_SECONDS must be a number of seconds"),
+        ("DOWNLOAD_MAX_SECONDS", "-1", "DOWNLOAD_MAX_SECONDS must be a number of seconds above"),
     ],
 )
 def test_a_value_that_is_not_a_boolean_or_a_number_stops_start_up(name, value, message):
