@@ -14,6 +14,7 @@ import time
 
 import httpx2 as httpx
 import pytest
+from asgiref.sync import ThreadSensitiveContext
 
 from crm_gateway import Quote
 from portal.models import ActivityEvent, PortalSettings, QuoteDecision
@@ -129,9 +130,17 @@ async def test_two_decisions_at_the_same_moment_write_the_crm_once(
             "ms": 500,
         },
     )
+
+    async def post(path: str, data: dict[str, str]):
+        # Each request in its own thread-sensitive context, as Django's ASGI handler runs
+        # it in production (the test client does not): otherwise the sync middleware of
+        # one request would hold the other's until it is done, and they would not overlap.
+        async with ThreadSensitiveContext():
+            return await async_contact_client.post(path, data)
+
     accepted, declined = await asyncio.gather(
-        async_contact_client.post(f"/quotes/{quote['id']}/accept"),
-        async_contact_client.post(f"/quotes/{quote['id']}/decline", {"reason": "Too expensive"}),
+        post(f"/quotes/{quote['id']}/accept", {}),
+        post(f"/quotes/{quote['id']}/decline", {"reason": "Too expensive"}),
     )
     crm_pages.control("DELETE", "faults")
     statuses = sorted([accepted.status_code, declined.status_code])
