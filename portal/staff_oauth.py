@@ -15,7 +15,6 @@ the CRM tokens are used once and forgotten.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import time
@@ -39,6 +38,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm_gateway import ContactCredential, CrmError, Me, exchange_user_authorization_code, me
 from portal.models import StaffCrmLink
 from portal.public_url import absolute_url
+from portal.signin.oauth import states_match
 from portal.staff_login import needs_second_factor
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ async def callback(request: HttpRequest) -> HttpResponse:
     if (
         not isinstance(pending, dict)
         or not returned_state
-        or not hmac.compare_digest(str(pending.get("state", "")), returned_state)
+        or not states_match(str(pending.get("state", "")), returned_state)
         or time.time() - float(pending.get("at", 0)) > PENDING_LIFETIME
     ):
         return _refuse(request, "state missing, wrong or expired")

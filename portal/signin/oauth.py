@@ -65,6 +65,20 @@ async def take_pending(request: HttpRequest, returned_state: str) -> PendingAuth
     pending = PendingAuthorization(**data)
     if time.time() - pending.created_at > PENDING_LIFETIME:
         return None
-    if not returned_state or not hmac.compare_digest(pending.state, returned_state):
+    if not states_match(pending.state, returned_state):
         return None
     return pending
+
+
+def states_match(expected: str, returned: str) -> bool:
+    """Constant-time comparison of an OAuth `state`, for the contact and the staff flows.
+
+    Bytes, not text: `hmac.compare_digest` raises TypeError on text that is not ASCII, and
+    `state` comes from the query string, so `?state=é` was a 500. An empty state never
+    matches.
+    """
+    if not expected or not returned:
+        return False
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), returned.encode("utf-8", "surrogatepass")
+    )
