@@ -50,6 +50,7 @@ TRACKED_FIELDS = [
     "default_language",
     "signin_oauth",
     "signin_email",
+    "contact_recheck_minutes",
     "section_invoices",
     "section_quotes",
     "section_documents",
@@ -209,7 +210,10 @@ class PortalSettingsAdmin(admin.ModelAdmin):
             _("Support contact (shown in the footer)"),
             {"fields": ["support_email", "support_phone"]},
         ),
-        (_("Sign-in"), {"fields": ["signin_oauth", "signin_email"]}),
+        (
+            _("Sign-in"),
+            {"fields": ["signin_oauth", "signin_email", "contact_recheck_minutes"]},
+        ),
         (
             _("Sections"),
             {

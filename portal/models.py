@@ -56,6 +56,16 @@ class PortalSettings(models.Model):
     )
     signin_oauth = models.BooleanField(_("sign in with the CRM (OAuth)"), default=True)
     signin_email = models.BooleanField(_("sign in with an e-mailed link"), default=True)
+    contact_recheck_minutes = models.PositiveSmallIntegerField(
+        _("re-check signed-in contacts every (minutes)"),
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=_(
+            "How often a signed-in contact's portal access and account are read again from "
+            "the CRM, 1 to 60 minutes: a contact switched off there is signed out, one moved "
+            "to another account sees that account's records, at most this long afterwards."
+        ),
+    )
     section_invoices = models.BooleanField(_("invoices"), default=True)
     section_quotes = models.BooleanField(_("quotes"), default=True)
     section_documents = models.BooleanField(_("documents"), default=True)
@@ -164,6 +174,10 @@ class ContactAccessManager(models.Manager["ContactAccess"]):
             defaults={"account_id": account_id or "", "last_sign_in": timezone.now()},
         )
         return access
+
+    async def arecord_account(self, contact_id: str, account_id: str) -> None:
+        """The CRM moved the contact to another account (seen while signed in)."""
+        await self.filter(contact_id=contact_id).aupdate(account_id=account_id or "")
 
     def is_blocked(self, contact_id: str) -> bool:
         return self.filter(contact_id=contact_id, blocked=True).exists()

@@ -23,7 +23,7 @@ from django.utils.decorators import sync_and_async_middleware
 
 from portal.models import PortalSettings
 
-SCHEMA = 1
+SCHEMA = 2  # 2: contact_recheck_minutes
 CACHE_KEY = f"portal:settings:v{SCHEMA}"
 CACHE_SECONDS = 300
 
@@ -37,6 +37,7 @@ class SiteSettings:
     default_language: str
     signin_oauth: bool
     signin_email: bool
+    contact_recheck_minutes: int
     section_invoices: bool
     section_quotes: bool
     section_documents: bool
@@ -75,6 +76,7 @@ class SiteSettings:
             default_language=row.default_language,
             signin_oauth=row.signin_oauth,
             signin_email=row.signin_email,
+            contact_recheck_minutes=row.contact_recheck_minutes,
             section_invoices=row.section_invoices,
             section_quotes=row.section_quotes,
             section_documents=row.section_documents,

@@ -3,6 +3,7 @@ come in, and which credential will read their data afterwards."""
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -30,6 +31,12 @@ class Identity:
     allowed: bool = True
 
 
+def _portal_active(value: Any) -> bool:
+    """Only a contact the CRM marks portal-active may come in: a missing or empty value
+    is a no, on every path (failing closed)."""
+    return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
 def _identity(contact: Contact) -> Identity:
     name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
     return Identity(
@@ -37,8 +44,7 @@ def _identity(contact: Contact) -> Identity:
         account_id=contact.primary_account_id or "",
         name=name or contact.name or "",
         email=contact.email1 or "",
-        # Only an explicit "no" from the CRM keeps a contact out; unknown lets them in.
-        allowed=contact.portal_active is not False,
+        allowed=_portal_active(contact.portal_active),
     )
 
 
@@ -59,17 +65,18 @@ async def read_identity(tokens: dict) -> Identity:
     if ":" in named and who.kind not in {"Contacts", "Contact"}:
         # A CRM *user* signed in on the contact page: not a customer of this portal.
         raise errors.Forbidden("a CRM user is not a portal contact", path="/me", status=403)
-    if who.primary_account_id is not None or "portal_active" in who.extra:
+    if who.primary_account_id is not None and "portal_active" in who.extra:
         name = " ".join(part for part in (who.first_name, who.last_name) if part)
-        portal_active = who.extra.get("portal_active", True)
         return Identity(
             contact_id=contact_id,
             account_id=who.primary_account_id or "",
             name=name or who.name or "",
             email=str(who.extra.get("email1") or who.email or ""),
-            allowed=portal_active not in (False, 0, "0", "false", "no"),
+            allowed=_portal_active(who.extra["portal_active"]),
         )
-    # The CRM's /me has no account: read the contact's record with the staff credential.
+    # 1CRM's /me names the contact but need not say whether they may use the portal (nor
+    # their account): the contact's record decides, read with the staff credential. A
+    # missing portal_active never admits anyone.
     found = await get_contact_identity(contact_id)
     if found is None:
         raise errors.NotFound("the signed-in contact has no record", path="/me", status=404)
@@ -77,8 +84,8 @@ async def read_identity(tokens: dict) -> Identity:
 
 
 async def get_contact_identity(contact_id: str) -> Identity | None:
-    """The contact's record, read with the staff credential (the id comes from the CRM
-    or from our own sign-in link, never from a URL a visitor typed)."""
+    """The contact's record, read with the staff credential (the id comes from the CRM,
+    from our own sign-in link or from the session, never from a URL a visitor typed)."""
     contact = await StaffGateway().contact(contact_id)
     return _identity(contact) if contact is not None else None
 

@@ -3,9 +3,12 @@
 The session (database-backed, cached) holds who the contact is and the CRM tokens the
 portal acts with; the browser holds only the session cookie. A session ends after
 SESSION_COOKIE_AGE (8 hours) from sign-in, or SESSION_IDLE_TIMEOUT (30 minutes) idle,
-or when the CRM refuses to renew its tokens.
+when staff block the contact, when the CRM refuses to renew its tokens, or when the CRM
+no longer lets the contact use the portal (re-checked every few minutes, see
+`recheck_with_crm`).
 """
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from functools import wraps
@@ -17,11 +20,18 @@ from django.middleware.csrf import rotate_token
 
 from crm_gateway import errors
 from portal.models import ContactAccess
+from portal.signin import crm
+from portal.site_settings import aget_portal_settings
+
+logger = logging.getLogger(__name__)
 
 SESSION_KEY = "portal_contact"
 ENDED_KEY = "portal_session_ended"
 # Writing last_seen on every request would write the session row every request.
 LAST_SEEN_GRANULARITY = 60
+# A re-check the CRM could not answer is tried again this much later, not on every
+# request: while the CRM is down, pages would otherwise wait for two failing calls.
+RECHECK_RETRY_SECONDS = 60
 
 
 @dataclass
@@ -37,6 +47,8 @@ class SignedInContact:
     tokens: dict = field(default_factory=dict, repr=False)
     signed_in_at: float = field(default_factory=time.time)
     last_seen: float = field(default_factory=time.time)
+    # When the CRM last confirmed portal_active and the account (recheck_with_crm).
+    checked_at: float = field(default_factory=time.time)
 
     def __repr__(self) -> str:  # never show tokens, even in a debugger or a log line
         return f"SignedInContact(contact_id={self.contact_id!r}, account_id={self.account_id!r})"
@@ -90,6 +102,54 @@ async def load_contact(request: HttpRequest) -> SignedInContact | None:
     return contact
 
 
+async def recheck_with_crm(request: HttpRequest, contact: SignedInContact) -> bool:
+    """Ask the CRM again, at most every `contact_recheck_minutes`, whether the contact may
+    still use the portal and which account they belong to. False (and the session ended)
+    when the CRM switched them off or no longer knows them; a contact moved to another
+    account has the session re-scoped to it, so every later call and check uses the new
+    account. A CRM that cannot answer keeps the session: its pages fail on their own,
+    and the check is tried again a minute later.
+    """
+    site = await aget_portal_settings()
+    now = time.time()
+    if now - contact.checked_at < site.contact_recheck_minutes * 60:
+        return True
+    try:
+        identity = await crm.get_contact_identity(contact.contact_id)
+    except errors.CrmError as error:
+        logger.warning(
+            "could not re-check contact %s with the CRM (%s); retrying in %d s",
+            contact.contact_id,
+            type(error).__name__,
+            RECHECK_RETRY_SECONDS,
+        )
+        contact.checked_at = now - site.contact_recheck_minutes * 60 + RECHECK_RETRY_SECONDS
+        await request.session.aset(SESSION_KEY, asdict(contact))
+        return True
+    if identity is None or not identity.allowed:
+        logger.info(
+            "contact %s is no longer portal-active in the CRM: signed out", contact.contact_id
+        )
+        await end_session(request, "deactivated")
+        return False
+    if identity.account_id != contact.account_id:
+        logger.info(
+            "contact %s moved from account %s to %s in the CRM: session re-scoped",
+            contact.contact_id,
+            contact.account_id or "-",
+            identity.account_id or "-",
+        )
+        contact.account_id = identity.account_id
+        try:
+            contact.account_name = await crm.account_name(identity)
+        except errors.CrmError:
+            contact.account_name = ""
+        await ContactAccess.objects.arecord_account(contact.contact_id, identity.account_id)
+    contact.checked_at = now
+    await request.session.aset(SESSION_KEY, asdict(contact))
+    return True
+
+
 async def pop_end_reason(request: HttpRequest) -> str:
     return await request.session.apop(ENDED_KEY, "")
 
@@ -109,8 +169,9 @@ def sign_in_redirect(request: HttpRequest) -> HttpResponse:
 def contact_required(view):
     """Guard an async view: it runs only for a signed-in contact (request.contact).
 
-    A contact blocked by staff, or whose CRM tokens can no longer be renewed, is signed
-    out here and sent to the sign-in page with a short explanation.
+    A contact blocked by staff, switched off in the CRM, or whose CRM tokens can no
+    longer be renewed, is signed out here and sent to the sign-in page with a short
+    explanation.
     """
 
     @wraps(view)
@@ -118,6 +179,8 @@ def contact_required(view):
         contact = await load_contact(request)
         if contact is not None and await ContactAccess.objects.ais_blocked(contact.contact_id):
             await end_session(request, "revoked")
+            contact = None
+        if contact is not None and not await recheck_with_crm(request, contact):
             contact = None
         if contact is None:
             return sign_in_redirect(request)

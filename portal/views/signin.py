@@ -39,6 +39,8 @@ END_REASONS = {
     "expired": "Your session has ended. Please sign in again.",
     "idle": "You were signed out after a period of inactivity.",
     "revoked": "Your access has changed. Please sign in again.",
+    "deactivated": "Your portal access is no longer active. Please contact us if you "
+    "think this is a mistake.",
     "signed_out": "You have signed out.",
 }
 
