@@ -1,30 +1,92 @@
-"""E-mail a contact a one-time sign-in link: from the sign-in form, or sent by staff."""
+"""E-mail a contact a one-time sign-in link: from the sign-in form, or sent by staff.
+
+From the form the link goes out in the background (`queue_sign_in_link`): the answer
+must not tell a known address from an unknown one, and a mail relay that is slow or
+fails would, if the request waited for it (a slower answer, or a 500 for known addresses
+only). A small pool of threads sends it after the request has been answered; a failed
+send is logged for the operator. Staff invites are sent at once, so staff see a failure.
+"""
+
+import logging
+import smtplib
+from concurrent import futures
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import close_old_connections
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from portal.activity import arecord_activity
+from portal.activity import record_activity
 from portal.models import ActivityKind, ContactAccess
 from portal.public_url import absolute_url
 from portal.signin import crm, links
-from portal.site_settings import aget_portal_settings
+from portal.site_settings import SiteSettings, aget_portal_settings
+
+logger = logging.getLogger(__name__)
+
+# Threads, not asyncio tasks: a task that outlives its request may no longer use the ORM
+# (asgiref refuses thread-sensitive calls from it), it dies with a short-lived event loop
+# (WSGI, the test client), and its loop is the one serving pages; SMTP blocks anyway.
+# At exit the interpreter waits for queued links to go out. Two threads bound the
+# connections to the relay; the rate limits bound the queue.
+_mail_threads = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="sign-in-mail")
+_queued: set[futures.Future] = set()
 
 
-async def mail_sign_in_link(request: HttpRequest, identity: crm.Identity, email: str) -> None:
-    token = await links.create_link(identity.contact_id, email)
+def mail_sign_in_link(
+    request: HttpRequest, identity: crm.Identity, email: str, site: SiteSettings
+) -> None:
+    """Store a link, mail it, record it (blocking: database, template, SMTP)."""
+    token = links.new_link(identity.contact_id, email)
     url = absolute_url(reverse("login-email-follow", args=[token]))
-    site = await aget_portal_settings()
     body = render_to_string(
         "portal/email/sign_in_link.txt", {"site": site, "url": url, "identity": identity}
     )
-    await sync_to_async(send_mail)(
+    send_mail(
         f"Your sign-in link for {site.portal_name}", body, settings.DEFAULT_FROM_EMAIL, [email]
     )
-    await arecord_activity(request, ActivityKind.SIGN_IN_LINK_SENT, contact_id=identity.contact_id)
+    record_activity(request, ActivityKind.SIGN_IN_LINK_SENT, contact_id=identity.contact_id)
+
+
+def queue_sign_in_link(
+    request: HttpRequest, identity: crm.Identity, email: str, site: SiteSettings
+) -> None:
+    """Send the link after the request is answered; return at once, whatever the relay."""
+    queued = _mail_threads.submit(_send_queued_link, request, identity, email, site)
+    _queued.add(queued)
+    queued.add_done_callback(_queued.discard)
+
+
+def _send_queued_link(
+    request: HttpRequest, identity: crm.Identity, email: str, site: SiteSettings
+) -> None:
+    close_old_connections()
+    try:
+        # Asked here, not in the request: known addresses do no extra work there.
+        if ContactAccess.objects.is_blocked(identity.contact_id):
+            return
+        mail_sign_in_link(request, identity, email, site)
+    except (smtplib.SMTPException, OSError) as error:
+        # Nobody waits for this thread: the operator's log is the only place a failed
+        # send can show. The contact id and the relay's answer, never the link.
+        logger.error(
+            "could not send a sign-in link to contact %s: the mail relay failed (%s: %s)",
+            identity.contact_id,
+            type(error).__name__,
+            error,
+        )
+    except Exception:
+        logger.exception("could not send a sign-in link to contact %s", identity.contact_id)
+    finally:
+        close_old_connections()
+
+
+def finish_queued_links(timeout: float = 30) -> None:
+    """Wait until the links queued so far are sent or have failed (tests; shutdown)."""
+    futures.wait(list(_queued), timeout=timeout)
 
 
 async def send_sign_in_link(contact_id: str, request: HttpRequest) -> bool:
@@ -35,5 +97,6 @@ async def send_sign_in_link(contact_id: str, request: HttpRequest) -> bool:
         return False
     if await ContactAccess.objects.ais_blocked(contact_id):
         return False
-    await mail_sign_in_link(request, identity, identity.email)
+    site = await aget_portal_settings()
+    await sync_to_async(mail_sign_in_link)(request, identity, identity.email, site)
     return True

@@ -4,6 +4,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from portal.models import SignInLink
@@ -15,11 +16,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_link(contact_id: str, email: str) -> str:
+def new_link(contact_id: str, email: str) -> str:
     """Store a new link for the contact and return its token (the only clear copy)."""
     token = secrets.token_urlsafe(32)
     now = timezone.now()
-    await SignInLink.objects.acreate(
+    SignInLink.objects.create(
         token_hash=hash_token(token),
         contact_id=contact_id,
         email=email,
@@ -27,6 +28,10 @@ async def create_link(contact_id: str, email: str) -> str:
         expires_at=now + LINK_LIFETIME,
     )
     return token
+
+
+async def create_link(contact_id: str, email: str) -> str:
+    return await sync_to_async(new_link)(contact_id, email)
 
 
 async def find_usable_link(token: str) -> SignInLink | None:

@@ -29,7 +29,7 @@ from portal.signin.session import (
     pop_end_reason,
     start_session,
 )
-from portal.signin_links import mail_sign_in_link
+from portal.signin_links import queue_sign_in_link
 from portal.site_settings import aget_portal_settings
 
 logger = logging.getLogger(__name__)
@@ -175,14 +175,16 @@ async def email_request(request: HttpRequest) -> HttpResponse:
             email=email,
         )
     try:
-        await _send_link_if_known(request, email)
-    except CrmUnavailable:
-        return await _render_login(
-            request,
-            status=503,
-            error=CRM_DOWN,
-            email=email,
-        )
+        identity = await crm.find_contact_by_email(email)
+    except CrmError as error:
+        # The same for every address: the lookup failed before anything was known.
+        logger.warning("e-mail sign-in: the contact lookup failed (%s)", type(error).__name__)
+        status = 503 if isinstance(error, CrmUnavailable | ServerError) else 502
+        return await _render_login(request, status=status, error=CRM_DOWN, email=email)
+    if identity is not None and identity.allowed:
+        # Sent after the answer, so the mail relay's speed or failure cannot tell known
+        # addresses apart; the block list is checked there too, for the same reason.
+        queue_sign_in_link(request, identity, email, site)
     # Answer no sooner than a fixed time, so timing does not tell known addresses apart.
     remaining = settings.SIGNIN_LINK_MIN_SECONDS - (time.monotonic() - started)
     if remaining > 0:
@@ -192,15 +194,6 @@ async def email_request(request: HttpRequest) -> HttpResponse:
         message=f"If {email} belongs to one of our contacts, a sign-in link is on its way. "
         "It works once, for 15 minutes.",
     )
-
-
-async def _send_link_if_known(request: HttpRequest, email: str) -> None:
-    identity = await crm.find_contact_by_email(email)
-    if identity is None or not identity.allowed:
-        return
-    if await ContactAccess.objects.ais_blocked(identity.contact_id):
-        return
-    await mail_sign_in_link(request, identity, email)
 
 
 @never_cache
