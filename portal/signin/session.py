@@ -110,7 +110,8 @@ async def recheck_with_crm(request: HttpRequest, contact: SignedInContact) -> bo
     account. A CRM that cannot answer keeps the session: its pages fail on their own,
     and the check is tried again a minute later.
     """
-    site = await aget_portal_settings()
+    # The middleware's snapshot when there is one: no second cache read on every page.
+    site = getattr(request, "portal_settings", None) or await aget_portal_settings()
     now = time.time()
     if now - contact.checked_at < site.contact_recheck_minutes * 60:
         return True
