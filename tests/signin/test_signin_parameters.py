@@ -40,8 +40,9 @@ def params_of(**values: str | None) -> dict[str, str]:
 
 
 @pytest.fixture
-def visitor(crm) -> Client:
+def visitor(crm, settings) -> Client:
     register_test_redirect_uri(crm)
+    settings.STAFF_ONECRM_SIGNIN = True  # off by default; on, its callback is reachable
     return Client()
 
 
