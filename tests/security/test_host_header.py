@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core import mail
 
+from portal.signin_links import finish_queued_links
 from tests.signin.crm_signin import demo_contacts
 
 pytestmark = pytest.mark.django_db
@@ -51,11 +52,15 @@ def test_the_staff_oauth_redirect_uri_is_built_from_the_base_url(client, setting
     assert redirect_uri(response["Location"]) == f"{BASE}/admin/oauth/callback/"
 
 
+# Transactional: the link is stored and mailed by a background thread, with its own
+# database connection (portal.signin_links).
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("forged", FORGED_HEADERS)
 def test_an_emailed_sign_in_link_is_built_from_the_base_url(client, crm, forged):
     contact = demo_contacts(crm)[0]
     response = client.post("/login/email/", {"email": contact.email}, **forged)
     assert response.status_code == 200
+    finish_queued_links()
     [message] = mail.outbox
     assert f"{BASE}/login/email/" in message.body
     assert FORGED not in message.body
