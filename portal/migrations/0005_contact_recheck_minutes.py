@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0003_staff_crm_link"),
+        ("portal", "0004_quote_decision"),
     ]
 
     operations = [
