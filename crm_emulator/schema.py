@@ -286,6 +286,12 @@ def _build() -> dict[str, ModelDef]:
         ("primary_account_id", "ref:Account", "Primary Account"),
         ("portal_active", "bool", "Portal Active"),
         ("portal_name", "varchar", "Portal Name"),
+        # --- Contact profile and personal data (issue 16)
+        ("department", "varchar", "Department"),
+        ("phone_mobile", "phone", "Mobile Phone"),
+        ("phone_home", "phone", "Home Phone"),
+        ("birthdate", "date", "Birthdate"),
+        ("email_opt_out", "bool", "Email Opt Out"),
     )
     models["Contact"] = ModelDef(
         "Contact",
@@ -745,7 +751,126 @@ TALLY_MODELS = ("Invoice", "Quote")
 
 
 def label(text: str, language: str) -> str:
+    if language == "fr":
+        return FR.get(text, text)
     return DE.get(text, text) if language == "de" else text
+
+
+# --- Contact profile and personal data (issue 16) ---------------------------------------
+# Fields 1CRM marks as personal data in /meta/fields (`"personal": true`): what
+# /printer/pdf/personal prints and /data/erase_personal may erase. Our assumption: the
+# reference names the endpoints, not the marker's spelling.
+PERSONAL_FIELDS: dict[str, frozenset[str]] = {
+    "Contact": frozenset(
+        {
+            "salutation",
+            "first_name",
+            "last_name",
+            "title",
+            "department",
+            "email1",
+            "email2",
+            "phone_work",
+            "phone_mobile",
+            "phone_home",
+            "birthdate",
+            "description",
+        }
+    ),
+}
+DE.update(
+    {
+        "Department": "Abteilung",
+        "Mobile Phone": "Mobiltelefon",
+        "Home Phone": "Telefon privat",
+        "Birthdate": "Geburtsdatum",
+        "Email Opt Out": "Keine E-Mails",
+    }
+)
+# French labels beside English and German (a missing one falls back to English).
+FR = {
+    "Name": "Nom",
+    "ID": "ID",
+    "Date Created": "Créé le",
+    "Date Modified": "Modifié le",
+    "Assigned User": "Utilisateur assigné",
+    "Description": "Description",
+    "Account": "Société",
+    "Type": "Type",
+    "Email": "E-mail",
+    "Other Email": "Autre e-mail",
+    "Any Email": "N'importe quel e-mail",
+    "Phone": "Téléphone",
+    "Website": "Site web",
+    "Industry": "Secteur",
+    "City": "Ville",
+    "Country": "Pays",
+    "First Name": "Prénom",
+    "Last Name": "Nom de famille",
+    "Salutation": "Civilité",
+    "Title": "Fonction",
+    "Primary Account": "Société principale",
+    "Portal Active": "Portail actif",
+    "Portal Name": "Nom du portail",
+    "Department": "Service",
+    "Mobile Phone": "Téléphone mobile",
+    "Home Phone": "Téléphone personnel",
+    "Birthdate": "Date de naissance",
+    "Email Opt Out": "Pas d'e-mails",
+    "Prefix": "Préfixe",
+    "Invoice Number": "Numéro de facture",
+    "Number": "Numéro",
+    "Subject": "Objet",
+    "Invoice Date": "Date de facture",
+    "Due Date": "Date d'échéance",
+    "Amount": "Montant",
+    "Amount Due": "Montant dû",
+    "Currency": "Devise",
+    "Exchange Rate": "Taux de change",
+    "Shipping Stage": "Statut d'expédition",
+    "Cancelled": "Annulée",
+    "Terms": "Conditions de paiement",
+    "Purchase Order Number": "Numéro de commande",
+    "Billing Account": "Société facturée",
+    "Billing Contact": "Contact de facturation",
+    "From Quote": "Depuis le devis",
+    "Quote Number": "Numéro de devis",
+    "Quote Stage": "Statut du devis",
+    "Valid Until": "Valable jusqu'au",
+    "Shipping Provider": "Transporteur",
+    "Case Number": "Numéro de ticket",
+    "Status": "Statut",
+    "Priority": "Priorité",
+    "Category": "Catégorie",
+    "Date Closed": "Fermé le",
+    "Contact": "Contact",
+    "File": "Fichier",
+    "MIME Type": "Type MIME",
+    "Parent Type": "Type parent",
+    "Parent": "Parent",
+    "Show in Portal": "Afficher dans le portail",
+    "Document Name": "Nom du document",
+    "Revision": "Révision",
+    "Document": "Document",
+    "Payment Type": "Mode de paiement",
+    "Payment Date": "Date de paiement",
+    "User Name": "Nom d'utilisateur",
+    "Role": "Rôle",
+    "Is Admin": "Administrateur",
+    "Quantity": "Quantité",
+    "Unit Price": "Prix unitaire",
+    "Extended Price": "Prix total",
+    "Group": "Groupe",
+    "Rate": "Taux",
+    "Position": "Position",
+    "Invoice": "Facture",
+    "Quote": "Devis",
+    "Part Number": "Référence",
+    "Serial Number": "Numéro de série",
+    "Is Comment": "Commentaire",
+    "Sum of Components": "Somme des composants",
+    "Symbol": "Symbole",
+}
 
 
 def add_field(model: str, name: str) -> None:

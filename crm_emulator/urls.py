@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from crm_emulator import control_views, views
+from crm_emulator import control_views, personal_data, views
 
 API = r"^1crm/api\.php"
 SEG = r"[^/]+"
@@ -28,6 +28,11 @@ urlpatterns = [
         r"/meta/(list_view|sub_panels|detail_view|generic_module_layouts)(/.*)?", views.not_emulated
     ),
     api(r"/data/favorites(/.*)?", views.not_emulated),
+    # Personal data (issue 16)
+    api(
+        r"/data/erase_personal/(?P<model>[^/]+)/(?P<record_id>[^/]+)",
+        personal_data.erase_personal,
+    ),
     api(r"/data/erase_personal(/.*)?", views.not_emulated),
     api(r"/data/link(/.*)?", views.not_emulated),
     api(r"/data/(?P<model>[^/]+)", views.data_list),
@@ -38,6 +43,10 @@ urlpatterns = [
         views.data_unlink,
     ),
     api(r"/tally/(?P<model>[^/]+)/(?P<record_id>[^/]+)", views.tally),
+    api(
+        r"/printer/pdf/personal/(?P<model>[^/]+)/(?P<record_id>[^/]+)",
+        personal_data.print_personal,
+    ),
     api(r"/printer/pdf/personal(/.*)?", views.not_emulated),
     api(r"/printer/pdf/(?P<model>[^/]+)/(?P<record_id>[^/]+)", views.printer_pdf),
     api(r"/files/upload", views.file_upload),

@@ -49,8 +49,9 @@ def principal(request: HttpRequest) -> auth.Principal:
     return cached
 
 
-def language(request: HttpRequest) -> str:
-    """`de` or `en` from Accept-Language (highest q wins; default the base language)."""
+def language(request: HttpRequest, offered: frozenset[str] = frozenset({"de", "en"})) -> str:
+    """`de` or `en` (or another of `offered`) from Accept-Language (highest q wins;
+    default the base language)."""
     best, best_q = profiles.base_language(), -1.0
     for part in request.headers.get("Accept-Language", "").split(","):
         tag, _, params = part.strip().partition(";")
@@ -61,7 +62,7 @@ def language(request: HttpRequest) -> str:
                 q = float(params.strip()[2:])
             except ValueError:
                 q = 0.0
-        if code in {"de", "en"} and q > best_q:
+        if code in offered and q > best_q:
             best, best_q = code, q
     return best
 
@@ -290,6 +291,15 @@ def not_emulated(request: HttpRequest, *args: str, **kwargs: str) -> JsonRespons
 
 # --- metadata ------------------------------------------------------------------------------
 
+# Field labels come in English, German and French (issue 16); other texts en/de. The
+# strict profile's German-based CRM has no French: `fr` gets its base language there.
+LABEL_LANGUAGES = frozenset({"de", "en", "fr"})
+
+
+def label_languages() -> frozenset[str]:
+    return LABEL_LANGUAGES if profiles.base_language() == "en" else frozenset({"de", "en"})
+
+
 FILTER_TYPES = {
     "contains": "varchar",
     "exact": "enum",
@@ -307,12 +317,15 @@ def meta_fields(request: HttpRequest, model: str) -> JsonResponse:
     access.require(caller, "read")
     definition = model_def(model)
     access.check_model(caller, model)
-    lang = language(request)
+    lang = language(request, label_languages())
+    personal = schema.PERSONAL_FIELDS.get(model, frozenset())
     fields: dict[str, dict] = {}
     for name, f in definition.fields.items():
         entry: dict[str, Any] = {"name": name, "type": f.type, "label": schema.label(f.label, lang)}
         if f.ref_model:
             entry["bean_name"] = f.ref_model
+        if name in personal:
+            entry["personal"] = True  # issue 16: the personal-data marker
         if f.options:
             keys = profiles.option_keys(model, name, f.options)
             entry["options"] = {k: profiles.option_label(model, name, k, lang) for k in keys}

@@ -12,7 +12,16 @@ docs/architecture.md ("The road to the CRM").
   `exchange_user_authorization_code` and `user_me` (staff with their CRM user).
 """
 
-from crm_gateway.allowlist import DEFAULT_ALLOWLIST, QUOTE_DECISION_STAGES, Allowlist
+from crm_gateway.allowlist import (  # the contact's own profile (issue 16)
+    DEFAULT_ALLOWLIST,
+    ERASABLE_CONTACT_FIELDS,
+    PHONE_CHARACTERS,
+    PHONE_FIELDS,
+    PROFILE_EDITABLE_FIELDS,
+    PROFILE_PREFERENCE_FIELDS,
+    QUOTE_DECISION_STAGES,
+    Allowlist,
+)
 from crm_gateway.calllog import CallLog, CallRecord
 from crm_gateway.client import close_http_client
 from crm_gateway.credentials import (
@@ -78,7 +87,12 @@ from crm_gateway.streaming import CrmStream, safe_media_type
 
 __all__ = [
     "DEFAULT_ALLOWLIST",
+    "ERASABLE_CONTACT_FIELDS",
     "PAGE_LIMIT",
+    "PHONE_CHARACTERS",
+    "PHONE_FIELDS",
+    "PROFILE_EDITABLE_FIELDS",
+    "PROFILE_PREFERENCE_FIELDS",
     "QUOTE_DECISION_STAGES",
     "Account",
     "Allowlist",

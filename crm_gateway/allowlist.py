@@ -18,7 +18,8 @@ from crm_gateway.errors import NotAllowed
 TALLY = "tally"
 FILES = "files"  # /files/info and /files/download
 PDF = "pdf"  # /printer/pdf
-ENDPOINTS = frozenset({TALLY, FILES, PDF})
+PERSONAL_PDF = "personal_pdf"  # /printer/pdf/personal (the contact's own record)
+ENDPOINTS = frozenset({TALLY, FILES, PDF, PERSONAL_PDF})
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,48 @@ class Allowlist:
         return parent_type
 
 
+# --- The contact's own profile and personal data (issue 16) -----------------------------
+# Beyond the sign-in's fields: what the profile page shows of the contact's own record.
+PROFILE_READ_FIELDS = "department phone_mobile phone_home birthdate email_opt_out"
+# What a contact may type into their own record (the staff settings narrow it further),
+# each bounded to this many characters; phone numbers only in these characters.
+PROFILE_EDITABLE_FIELDS: Mapping[str, int] = MappingProxyType(
+    {
+        "first_name": 100,
+        "last_name": 100,
+        "title": 100,
+        "department": 100,
+        "phone_work": 50,
+        "phone_mobile": 50,
+        "phone_home": 50,
+    }
+)
+PHONE_FIELDS = frozenset({"phone_work", "phone_mobile", "phone_home"})
+PHONE_CHARACTERS = frozenset("0123456789+-()./ ")
+# E-mail preferences a contact may switch on their own record (booleans), where the
+# CRM's /meta/fields/Contact lists them.
+PROFILE_PREFERENCE_FIELDS = frozenset({"email_opt_out"})
+EMAIL_MAX = 254
+# The personal fields direct erasure may ever empty (staff list a subset of them; the
+# CRM's /meta/fields marks which it holds as personal).
+ERASABLE_CONTACT_FIELDS = frozenset(
+    {
+        "salutation",
+        "first_name",
+        "last_name",
+        "title",
+        "department",
+        "email1",
+        "email2",
+        "phone_work",
+        "phone_mobile",
+        "phone_home",
+        "birthdate",
+        "description",
+    }
+)
+
+
 # The billing and shipping addresses printed on an invoice or quote.
 _ADDRESSES = " ".join(
     f"{kind}_address_{part}"
@@ -158,7 +201,10 @@ DEFAULT_ALLOWLIST = Allowlist(
             ),
             "Contact": _rule(
                 f"{_COMMON} salutation first_name last_name title email1 email2 phone_work"
-                " primary_account_id portal_active portal_name",
+                " primary_account_id portal_active portal_name description"
+                f" {PROFILE_READ_FIELDS}",
+                endpoints=(PERSONAL_PDF,),
+                note_parent_type="Contacts",  # an erasure request, where cases are off
                 listable=False,
             ),
         }

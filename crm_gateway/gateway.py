@@ -23,14 +23,27 @@ from typing import Any
 from django.conf import settings
 
 from crm_gateway import errors
-from crm_gateway.allowlist import DEFAULT_ALLOWLIST, FILES, PDF, TALLY, Allowlist
+from crm_gateway.allowlist import (
+    DEFAULT_ALLOWLIST,
+    EMAIL_MAX,
+    ERASABLE_CONTACT_FIELDS,
+    FILES,
+    PDF,
+    PERSONAL_PDF,
+    PHONE_CHARACTERS,
+    PHONE_FIELDS,
+    PROFILE_EDITABLE_FIELDS,
+    PROFILE_PREFERENCE_FIELDS,
+    TALLY,
+    Allowlist,
+)
 from crm_gateway.credentials import (
     Credential,
     TokenSet,
     portal_token_credential,
     staff_credential,
 )
-from crm_gateway.models import FileInfo, Me, Page, Quote, Record, Tally
+from crm_gateway.models import Contact, FileInfo, Me, Page, Quote, Record, Tally
 from crm_gateway.query import PAGE_LIMIT, ListQuery, check_name
 from crm_gateway.rest import api_path, call_json, open_stream
 from crm_gateway.scope import (
@@ -376,6 +389,143 @@ class ContactGateway:
             except errors.Forbidden:
                 logger.info("CRM refused a contact write to %s; using the staff credential", path)
         await call_json(method, path, credential=staff_credential(), json=body)
+
+    # --- The contact's own record: profile and personal data (issue 16) ---------------
+    # Every call here names the scope's own contact id and nothing else: no id is taken
+    # from a caller. Writes are typed and allow-listed (PROFILE_EDITABLE_FIELDS, the
+    # preference booleans, email1 alone, the erasable fields); with the data credential,
+    # and with the staff credential when the CRM forbids the contact its own record.
+
+    async def own_contact(self) -> CheckedRecord[Contact]:
+        """The signed-in contact's own record, checked (the profile page)."""
+        path = api_path("data", "Contact", self.scope.contact_id)
+        params = [("fields[]", name) for name in self._fields_for("Contact", ())]
+        try:
+            reply = await call_json(
+                "GET",
+                path,
+                credential=self._data_credential(),
+                params=params,
+                accept_language=self.scope.accept_language,
+            )
+        except errors.Forbidden:
+            # A contact token that reaches only /me: the portal's credential, for the
+            # session's own id only.
+            reply = await call_json("GET", path, credential=staff_credential(), params=params)
+        data = reply.get("record")
+        if not isinstance(data, dict):
+            raise errors.BadReply("a record reply without its record", method="GET", path=path)
+        checked = self._check(Contact, data)
+        if checked is None:
+            raise errors.NotFound("no such record", method="GET", path=path)
+        return checked
+
+    async def update_own_contact(self, fields: Mapping[str, str]) -> None:
+        """Set some of the contact's own editable fields (names, title, department,
+        phones), each bounded; nothing else, and on no other record."""
+        values = dict(fields)
+        for name, value in values.items():
+            bound = PROFILE_EDITABLE_FIELDS.get(name)
+            if bound is None:
+                raise errors.NotAllowed(f"the portal does not set Contact.{name[:40]}")
+            if not isinstance(value, str) or len(value) > bound or not value.isprintable():
+                raise errors.NotAllowed(f"Contact.{name} must be printable text of <= {bound}")
+            if name in PHONE_FIELDS and not set(value) <= PHONE_CHARACTERS:
+                raise errors.NotAllowed(f"Contact.{name} takes only phone number characters")
+        if values:
+            await self._write_own("PATCH", self._own_path(), {"data": values, "create": False})
+
+    async def set_own_preferences(self, preferences: Mapping[str, bool]) -> None:
+        """The contact's own e-mail preferences (opt-outs): booleans, allow-listed."""
+        values = dict(preferences)
+        for name, value in values.items():
+            if name not in PROFILE_PREFERENCE_FIELDS or not isinstance(value, bool):
+                raise errors.NotAllowed(f"the portal does not set Contact.{name[:40]}")
+        if values:
+            await self._write_own("PATCH", self._own_path(), {"data": values, "create": False})
+
+    async def set_own_email(self, email: str) -> None:
+        """Write the contact's own `email1` (after they confirmed the new address)."""
+        if (
+            not isinstance(email, str)
+            or not 3 <= len(email) <= EMAIL_MAX
+            or "@" not in email
+            or not email.isprintable()
+            or any(char.isspace() for char in email)
+        ):
+            raise errors.NotAllowed("email1 must be one e-mail address")
+        body = {"data": {"email1": email}, "create": False}
+        await self._write_own("PATCH", self._own_path(), body)
+
+    @contextlib.asynccontextmanager
+    async def personal_data_pdf(self, record: CheckedRecord[Contact]) -> AsyncIterator[CrmStream]:
+        """The CRM's personal-data print of the contact's own checked record, streamed."""
+        self._require_checked(record)
+        if record.model != "Contact" or record.id != self.scope.contact_id:
+            raise errors.NotAllowed("only the contact's own personal data")
+        self.allowlist.check_endpoint(record.model, PERSONAL_PDF)
+        path = api_path("printer", "pdf", "personal", record.model, record.id)
+        async with open_stream(
+            "GET",
+            path,
+            credential=self._bytes_credential(record),
+            accept_language=self.scope.accept_language,
+        ) as stream:
+            if stream.content_type != "application/pdf":
+                raise errors.BadReply("the CRM printed something other than a PDF", path=path)
+            yield stream
+
+    async def erase_own_personal_data(self, fields: Iterable[str]) -> None:
+        """`/data/erase_personal/Contact/{own id}` for exactly these personal fields."""
+        names = sorted(set(fields))
+        refused = sorted(set(names) - ERASABLE_CONTACT_FIELDS)
+        if not names or refused:
+            raise errors.NotAllowed(f"the portal does not erase {', '.join(refused)[:80]}")
+        path = api_path("data", "erase_personal", "Contact", self.scope.contact_id)
+        await self._write_own("POST", path, {"data": {"fields": ",".join(names)}})
+
+    def _own_path(self) -> str:
+        return api_path("data", "Contact", self.scope.contact_id)
+
+    async def _write_own(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A write on the contact's own record (its path built from the scope here):
+        with the data credential, or the staff credential when the CRM forbids it."""
+        credential = self._data_credential()
+        if credential.kind != "staff":
+            try:
+                return await call_json(method, path, credential=credential, json=body)
+            except errors.Forbidden:
+                logger.info("CRM refused a contact write to their own record; using staff")
+        return await call_json(method, path, credential=staff_credential(), json=body)
+
+    # --- A minimal case write for erasure requests (issue 16) --------------------------
+    # Until the support-cases branch (issue 14) lands its own `create_case` (same call
+    # shape: keyword `subject` and `description`), this is the one case write: the
+    # account and contact always from the scope, never from a form.
+
+    async def create_case(self, *, subject: str, description: str) -> str:
+        """A new case of the contact's account for staff to act on; its id."""
+        data = {
+            "name": subject[:255],
+            "description": description[:4000],
+            "account_id": self.scope.account_id or "",
+            "cust_contact_id": self.scope.contact_id,
+        }
+        credential = self._data_credential()
+        path = api_path("data", "aCase")
+        reply: dict[str, Any] | None = None
+        if credential.kind != "staff":
+            try:
+                reply = await call_json("POST", path, credential=credential, json={"data": data})
+            except errors.Forbidden:
+                logger.info("CRM refused a contact's case; using the staff credential")
+        if reply is None:
+            staff = staff_credential()
+            reply = await call_json("POST", path, credential=staff, json={"data": data})
+        case_id = reply.get("id")
+        if not isinstance(case_id, str) or not case_id:
+            raise errors.BadReply("a create reply without an id", method="POST", path=path)
+        return case_id
 
 
 # --- The contact sign-in's calls ---------------------------------------------------------

@@ -316,6 +316,12 @@ class Contact(Record):
     primary_account_id: str | None = None
     portal_active: bool | None = None
     portal_name: str | None = None
+    # The profile page (issue 16)
+    department: str | None = None
+    phone_mobile: str | None = None
+    phone_home: str | None = None
+    birthdate: dt.date | None = None
+    email_opt_out: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -575,6 +581,11 @@ class FieldMeta:
     label: str | None
     options: Any
     raw: dict[str, Any]
+
+    @property
+    def personal(self) -> bool:
+        """1CRM marks personal-data fields in /meta/fields (issue 16)."""
+        return self.raw.get("personal") is True
 
 
 @dataclass(frozen=True)
