@@ -22,7 +22,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from crm_gateway import Contact, CrmError, StaffGateway
+from crm_gateway import (
+    ERASABLE_CONTACT_FIELDS,
+    PROFILE_EDITABLE_FIELDS,
+    Contact,
+    CrmError,
+    StaffGateway,
+)
 from portal import connection_check, signin_links, validators
 from portal.activity import record_activity
 from portal.models import (
@@ -59,6 +65,9 @@ TRACKED_FIELDS = [
     "quote_stages",
     "page_size",
     "activity_retention_days",
+    "profile_editable_fields",
+    "erasure_mode",
+    "erasure_fields",
 ]
 
 
@@ -86,6 +95,18 @@ class StageListField(forms.CharField):
         validators.validate_stage_list(value)
 
 
+class FieldNamesField(forms.MultipleChoiceField):
+    """A list of CRM field names, chosen with checkboxes, stored as a JSON list."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, names: Any, **kwargs: Any) -> None:
+        super().__init__(choices=[(name, name) for name in names], **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        return list(value) if isinstance(value, list | tuple) else value
+
+
 class PortalSettingsForm(forms.ModelForm):
     logo_upload = forms.FileField(
         label=_("Upload a new logo"),
@@ -103,6 +124,19 @@ class PortalSettingsForm(forms.ModelForm):
         label=_("Quote stages contacts see"),
         required=False,
         help_text=_("One quote_stage value a line, e.g. Delivered, Closed Accepted."),
+    )
+
+    profile_editable_fields = FieldNamesField(
+        PROFILE_EDITABLE_FIELDS,
+        label=_("Profile fields contacts may edit"),
+        required=False,
+        help_text=_("The others are shown read-only on the contact's profile page."),
+    )
+    erasure_fields = FieldNamesField(
+        sorted(ERASABLE_CONTACT_FIELDS),
+        label=_("Fields erased directly"),
+        required=False,
+        help_text=_("Only with direct erasure: the contact's personal fields it empties."),
     )
 
     class Meta:
@@ -228,6 +262,10 @@ class PortalSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (_("Lists and records"), {"fields": ["page_size", "activity_retention_days"]}),
+        (
+            _("Profile and personal data"),
+            {"fields": ["profile_editable_fields", "erasure_mode", "erasure_fields"]},
+        ),
         (_("Version"), {"fields": ["revision", "updated_at"], "classes": ["collapse"]}),
     ]
 

@@ -46,6 +46,15 @@ def _nav_items(request: HttpRequest, sections: dict[str, bool]) -> list[dict]:
             items.append(
                 {"key": section.key, "label": label, "url": url, "current": path.startswith(url)}
             )
+    profile = reverse("profile")
+    items.append(
+        {
+            "key": "profile",
+            "label": _("Profile"),
+            "url": profile,
+            "current": path.startswith(profile),
+        }
+    )
     return items
 
 

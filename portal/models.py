@@ -29,6 +29,31 @@ def default_quote_stages() -> list[str]:
     return list(DEFAULT_QUOTE_STAGES)
 
 
+# Which profile fields contacts may edit unless staff choose otherwise: all of them, as
+# the vendor's own portal allows.
+DEFAULT_PROFILE_EDITABLE_FIELDS = [
+    "first_name",
+    "last_name",
+    "title",
+    "department",
+    "phone_work",
+    "phone_mobile",
+    "phone_home",
+]
+
+
+def default_profile_editable_fields() -> list[str]:
+    return list(DEFAULT_PROFILE_EDITABLE_FIELDS)
+
+
+class ErasureMode(models.TextChoices):
+    """What a contact's request to erase their personal data becomes."""
+
+    CASE = "case", _("a support case for staff")
+    NOTE = "note", _("a note on the contact and an e-mail to the support address")
+    DIRECT = "direct", _("direct erasure of the listed fields")
+
+
 class PortalSettings(models.Model):
     """The one row of settings staff edit in the admin (pk is always 1).
 
@@ -97,6 +122,30 @@ class PortalSettings(models.Model):
         default=180,
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
     )
+    # --- The contact's profile and personal data (issue 16)
+    profile_editable_fields = models.JSONField(
+        _("profile fields contacts may edit"),
+        default=default_profile_editable_fields,
+        blank=True,
+        validators=[validators.validate_profile_fields],
+        help_text=_(
+            "Any of first_name, last_name, title, department, phone_work, phone_mobile, "
+            "phone_home; the other details are shown read-only."
+        ),
+    )
+    erasure_mode = models.CharField(
+        _("requests to erase personal data"),
+        max_length=10,
+        choices=ErasureMode.choices,
+        default=ErasureMode.CASE,
+    )
+    erasure_fields = models.JSONField(
+        _("fields erased directly"),
+        default=list,
+        blank=True,
+        validators=[validators.validate_erasure_fields],
+        help_text=_("Only with direct erasure: the contact's personal fields it empties."),
+    )
     # Bumped on every save: cache keys and asset URLs (?v=) carry it.
     revision = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -133,6 +182,12 @@ class PortalSettings(models.Model):
             errors["quote_stages"] = str(
                 _("List at least one quote stage, or turn the quotes section off.")
             )
+        if self.erasure_mode == ErasureMode.NOTE and not self.support_email:
+            errors["support_email"] = str(
+                _("Erasure requests by note and e-mail need a support e-mail address.")
+            )
+        if self.erasure_mode == ErasureMode.DIRECT and not self.erasure_fields:
+            errors["erasure_fields"] = str(_("Direct erasure needs the fields it erases."))
         if errors:
             raise ValidationError(errors)
 
@@ -259,6 +314,28 @@ class SignInLink(models.Model):
         return f"{self.email} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
+class EmailChange(models.Model):
+    """A contact's request to change their e-mail address, confirmed by a one-time link
+    sent to the new address. Only the SHA-256 of the link's token is stored."""
+
+    token_hash = models.CharField(
+        max_length=64, unique=True, validators=[validators.validate_sha256_hex]
+    )
+    contact_id = models.CharField(max_length=64, db_index=True)
+    old_email = models.EmailField(blank=True, default="")
+    new_email = models.EmailField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("e-mail change")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
 class ActivityKind(models.TextChoices):
     SIGN_IN = "sign_in", _("Signed in")
     SIGN_IN_FAILED = "sign_in_failed", _("Sign-in failed")
@@ -270,6 +347,12 @@ class ActivityKind(models.TextChoices):
     QUOTE_DECLINED = "quote_declined", _("Quote declined")
     ACCESS_BLOCKED = "access_blocked", _("Access blocked")
     ACCESS_UNBLOCKED = "access_unblocked", _("Access unblocked")
+    PROFILE_UPDATED = "profile_updated", _("Profile updated")
+    EMAIL_CHANGE_REQUESTED = "email_change_requested", _("E-mail change requested")
+    EMAIL_CHANGED = "email_changed", _("E-mail address changed")
+    PERSONAL_DATA_PDF = "personal_data_pdf", _("Personal data downloaded")
+    ERASURE_REQUESTED = "erasure_requested", _("Erasure of personal data requested")
+    PERSONAL_DATA_ERASED = "personal_data_erased", _("Personal data erased")
 
 
 class ActivityEventQuerySet(models.QuerySet["ActivityEvent"]):

@@ -23,7 +23,7 @@ from django.utils.decorators import sync_and_async_middleware
 
 from portal.models import PortalSettings
 
-SCHEMA = 2  # 2: contact_recheck_minutes
+SCHEMA = 3  # 2: contact_recheck_minutes; 3: the profile and personal-data settings (issue 16)
 CACHE_KEY = f"portal:settings:v{SCHEMA}"
 CACHE_SECONDS = 300
 
@@ -49,6 +49,10 @@ class SiteSettings:
     revision: int
     has_logo: bool
     logo_content_type: str = ""
+    # The contact's profile and personal data (issue 16)
+    profile_editable_fields: tuple[str, ...] = ()
+    erasure_mode: str = "case"
+    erasure_fields: tuple[str, ...] = ()
 
     @property
     def sections(self) -> dict[str, bool]:
@@ -88,6 +92,9 @@ class SiteSettings:
             revision=row.revision,
             has_logo=bool(row.logo_content_type),
             logo_content_type=row.logo_content_type,
+            profile_editable_fields=tuple(row.profile_editable_fields or ()),
+            erasure_mode=row.erasure_mode,
+            erasure_fields=tuple(row.erasure_fields or ()),
         )
 
     def as_dict(self) -> dict:

@@ -3,7 +3,7 @@ from django.urls import URLPattern, path
 
 from portal import branding, errors, staff_oauth
 from portal.sections import DOCUMENTS, INVOICES, QUOTES, Section
-from portal.views import dashboard, health, invoices, quotes, sections, signin
+from portal.views import dashboard, health, invoices, profile, quotes, sections, signin
 
 handler400 = errors.bad_request
 handler403 = errors.permission_denied
@@ -62,4 +62,11 @@ urlpatterns = [
     path("quotes/<str:quote_id>/accept", quotes.quote_accept, name="quote-accept"),
     path("quotes/<str:quote_id>/decline", quotes.quote_decline, name="quote-decline"),
     *section_urls(DOCUMENTS),
+    # The contact's own profile and personal data (issue 16); paths are fixed.
+    path("profile/", profile.profile, name="profile"),
+    path("profile/email/", profile.email_request, name="profile-email"),
+    path("profile/email/<str:token>/", profile.email_confirm, name="profile-email-confirm"),
+    path("profile/personal-data.pdf", profile.personal_data_pdf, name="personal-data-pdf"),
+    path("profile/erasure", profile.erasure, name="profile-erasure"),
+    path("profile/activity.json", profile.activity_json, name="profile-activity"),
 ]

@@ -107,3 +107,34 @@ def validate_logo(data: bytes) -> str:
             _("This file is not a PNG, JPEG or WebP image."), code="logo_not_image"
         )
     return content_type
+
+
+# --- The contact's profile and personal data (issue 16)
+def _validate_names(value: object, allowed: frozenset[str], what: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_("Enter a list of field names."), code="invalid_fields")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValidationError(
+            _("Not %(what)s: %(names)s. Choose from %(allowed)s."),
+            code="unknown_fields",
+            params={
+                "what": what,
+                "names": ", ".join(unknown),
+                "allowed": ", ".join(sorted(allowed)),
+            },
+        )
+
+
+def validate_profile_fields(value: object) -> None:
+    from crm_gateway import PROFILE_EDITABLE_FIELDS
+
+    _validate_names(
+        value, frozenset(PROFILE_EDITABLE_FIELDS), _("a profile field contacts may edit")
+    )
+
+
+def validate_erasure_fields(value: object) -> None:
+    from crm_gateway import ERASABLE_CONTACT_FIELDS
+
+    _validate_names(value, ERASABLE_CONTACT_FIELDS, _("a personal field the portal erases"))

@@ -22,6 +22,7 @@ SIGN_IN_PER_IP = Limit("signin-ip", 30, 10 * 60)
 LINK_PER_IP = Limit("link-ip", 10, 15 * 60)
 LINK_PER_ADDRESS = Limit("link-address", 3, 15 * 60)
 PDF_PER_CONTACT = Limit("pdf-contact", 60, 60)
+EMAIL_CHANGE_PER_CONTACT = Limit("email-change-contact", 5, 15 * 60)  # profile (issue 16)
 
 
 def _key(limit: Limit, subject: str | None) -> str:
