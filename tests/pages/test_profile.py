@@ -462,3 +462,30 @@ def test_activity_json_is_what_the_portal_holds_about_the_contact(client_of, per
     assert data["contact_id"] == person.contact_id
     assert [(e["kind"], e["record_id"]) for e in data["activity"]] == [("pdf_download", "i1")]
     assert "token" not in response.content.decode().lower()
+
+
+# --- the gateway's own-record writes refuse before any call -----------------------------
+
+
+async def test_own_record_writes_refuse_other_fields_before_any_call(crm_pages, person):
+    from crm_gateway import CallLog, ContactGateway, ContactScope, errors
+
+    gateway = ContactGateway(
+        ContactScope(person.contact_id, person.account_id), data_access="staff"
+    )
+    with CallLog() as log:
+        for bad in (
+            {"primary_account_id": "x"},
+            {"email1": "a@example.com"},
+            {"phone_work": "call me"},
+            {"first_name": "x" * 101},
+        ):
+            with pytest.raises(errors.NotAllowed):
+                await gateway.update_own_contact(bad)
+        with pytest.raises(errors.NotAllowed):
+            await gateway.set_own_preferences({"portal_active": True})
+        with pytest.raises(errors.NotAllowed):
+            await gateway.erase_own_personal_data(["primary_account_id"])
+        with pytest.raises(errors.NotAllowed):
+            await gateway.set_own_email("two@example.com three@example.com")
+    assert len(log) == 0

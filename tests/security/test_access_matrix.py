@@ -71,6 +71,12 @@ quote-decline       colleague           login      403      403        404    lo
 quote-decline       foreign             login      404      404        403    login    login
 quote-decline       missing             login      404      404        404    login    login
 quote-decline       malformed           login      404      404        404    login    login
+profile             -                   login      200      200        200    login    login
+profile-save        -                   login      302      302        302    login    login
+profile-email       -                   login      400      400        400    login    login
+profile-erasure     -                   login      200      200        200    login    login
+personal-data-pdf   -                   login      pdf      pdf        pdf    login    login
+profile-activity    -                   login      200      200        200    login    login
 """
 
 
@@ -143,6 +149,15 @@ ROUTES = {
     "invoice-attachment": Route("GET", _path("invoice-attachment", "id", "note"), "Note"),
     "quote-accept": Route("POST", _path("quote-accept", "id"), "Quote"),
     "quote-decline": Route("POST", _path("quote-decline", "id"), "Quote"),
+    # The contact's own profile (issue 16): no id in any path, the session's contact only.
+    # The POSTs carry no profile field, no address and no confirmation: nothing is written
+    # (the save has nothing to save, the e-mail change is refused, erasure asks first).
+    "profile": Route("GET", _path("profile")),
+    "profile-save": Route("POST", _path("profile")),
+    "profile-email": Route("POST", _path("profile-email")),
+    "profile-erasure": Route("POST", _path("profile-erasure")),
+    "personal-data-pdf": Route("GET", _path("personal-data-pdf")),
+    "profile-activity": Route("GET", _path("profile-activity")),
 }
 
 
@@ -359,7 +374,9 @@ def test_every_customer_route_is_in_the_matrix():
         for pattern in portal_urls.urlpatterns
         if isinstance(pattern, URLPattern) and "<" in str(pattern.pattern) and pattern.name
     }
-    signin = {"login-email-follow"}  # the sign-in link's token: tests/signin
+    # Tokens, not record ids: the sign-in link's (tests/signin) and the e-mail change
+    # link's (tests/pages/test_profile.py).
+    signin = {"login-email-follow", "profile-email-confirm"}
     assert with_ids - signin <= set(ROUTES), with_ids - signin - set(ROUTES)
     assert not [p for p in portal_urls.urlpatterns if isinstance(p, URLResolver) and
                 "admin" not in str(p.pattern)]  # fmt: skip
