@@ -489,3 +489,36 @@ async def test_own_record_writes_refuse_other_fields_before_any_call(crm_pages, 
         with pytest.raises(errors.NotAllowed):
             await gateway.set_own_email("two@example.com three@example.com")
     assert len(log) == 0
+
+
+# --- the strict profile: a CRM that reads the reference's silences the other way --------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_on_a_strict_crm_the_profile_saves_and_the_pdf_streams(
+    strict_crm, settings, async_client
+):
+    """Sparse records, numbers as strings, contact tokens refused bytes and their own
+    Contact writes: the page still shows, saves and prints (bytes with the staff
+    credential)."""
+    settings.ONECRM_DATA_ACCESS = "portal_auth"
+    token = staff_token(strict_crm.api_url)
+    contacts = staff_get(
+        strict_crm.api_url,
+        token,
+        "/data/Contact",
+        [("fields[]", "primary_account_id"), ("limit", "200")],
+    )["records"]
+    account_id = next(c["primary_account_id"] for c in contacts if c.get("primary_account_id"))
+    person = new_person(strict_crm, account_id)
+    client = await _async_client_of(strict_crm, person, async_client)
+    response = await client.get("/profile/")
+    assert response.status_code == 200 and b'name="phone_work"' in response.content
+    response = await client.post(
+        "/profile/", {"phone_work": "+49 89 42", "last_name": person.name.split()[1]}
+    )
+    assert response.status_code == 302
+    assert crm_contact(strict_crm, person.contact_id)["phone_work"] == "+49 89 42"
+    response = await client.get("/profile/personal-data.pdf")
+    assert response.status_code == 200
+    assert (await streamed(response)).startswith(b"%PDF")
