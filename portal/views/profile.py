@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import smtplib
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -158,7 +159,12 @@ async def email_request(request: HttpRequest) -> HttpResponse:
             email_error=problem,
         )
     token = await email_change.start_change(contact.contact_id, current, email)
-    await email_change.mail_confirmation(site, contact.name, email, token)
+    try:
+        await email_change.mail_confirmation(site, contact.name, email, token)
+    except (OSError, smtplib.SMTPException) as exc:  # never the link in the log
+        logger.error("could not mail an e-mail change link (contact %s): %s", own.id, exc)
+        messages.error(request, _("We could not send the link just now. Please try again."))
+        return HttpResponseRedirect(reverse("profile"))
     await arecord_activity(
         request, ActivityKind.EMAIL_CHANGE_REQUESTED, record_model="Contact", record_id=own.id
     )
@@ -200,7 +206,7 @@ async def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
     site = await aget_portal_settings()
     try:
         await email_change.mail_notice(site, contact.name, change.old_email, change.new_email)
-    except OSError as exc:  # the change stands; the operator hears of the failed notice
+    except (OSError, smtplib.SMTPException) as exc:  # the change stands; the operator hears
         logger.error(
             "could not mail the e-mail change notice (contact %s): %s", contact.contact_id, exc
         )
