@@ -9,7 +9,7 @@ import portal.validators
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0003_staff_crm_link"),
+        ("portal", "0005_contact_recheck_minutes"),
     ]
 
     operations = [
