@@ -10,7 +10,7 @@ Side by side in one run:
 
 Figures: aggregate throughput through the portal as a ratio to direct (target >= 0.8),
 the peak RSS growth of each portal worker (target < 50 MB) and the dashboard's median
-while the downloads run as a ratio to idle (target < 2).
+while the downloads run as a ratio to idle (target < 1.5).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from crm_emulator.demo_data import LARGE_DOCUMENT
 DOWNLOADS = 32
 TARGET_THROUGHPUT_RATIO = 0.8
 TARGET_RSS_MB = 50.0
-TARGET_DASHBOARD_FACTOR = 2.0
+TARGET_DASHBOARD_FACTOR = 1.5
 IDLE_DASHBOARDS = 30
 
 
@@ -209,6 +209,6 @@ def print_downloads(r: dict[str, Any]) -> None:
         f"  dashboard  idle {r['dashboard_idle_median_ms']:.1f} ms   during downloads"
         f" {r['dashboard_busy_median_ms']:.1f} ms ({r['dashboard_busy_samples']} samples,"
         f" {len(r['dashboard_failures'])} failed)"
-        f"   x{r['dashboard_factor']:.2f} (target < {TARGET_DASHBOARD_FACTOR:.0f})"
+        f"   x{r['dashboard_factor']:.2f} (target < {TARGET_DASHBOARD_FACTOR:g})"
         f"  {'met' if r['dashboard_met'] else 'MISSED'}"
     )

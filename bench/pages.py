@@ -30,7 +30,8 @@ from bench.stack import Session, Stack, cpu_seconds, portal_token, staff_token
 
 ROUNDS = 150
 WARMUP = 15
-TARGET_RATIO = 1.3
+# Loopback page time / the same CRM calls made directly (median): issue 18's targets.
+TARGET_RATIOS = {"invoice list": 1.5, "invoice detail": 1.3, "dashboard": 1.3}
 
 
 @dataclass
@@ -209,13 +210,13 @@ async def measure_case(
         "ratio_p99": percentile(portal_times, 99) / direct_median,
         # CPU of the portal's workers only (the direct replay runs in this process).
         "portal_cpu_ms_per_page": cpu / rounds * 1000,
-        "target_ratio": TARGET_RATIO,
+        "target_ratio": TARGET_RATIOS[case.name],
     }
     if alone_times:
         slowest = statistics.median(alone_times)
         result["slowest_call_alone_median_ms"] = slowest * 1000
         result["ratio_to_slowest_call"] = portal_median / slowest
-    result["met"] = result["ratio_median"] <= TARGET_RATIO
+    result["met"] = result["ratio_median"] <= result["target_ratio"]
     return result
 
 

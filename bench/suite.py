@@ -2,7 +2,8 @@
 
 Starts the emulator and the portal (gunicorn's ASGI worker, DEBUG off) once, signs in
 contacts through the CRM's OAuth page, runs the parts asked for (all by default), prints
-a table and writes every figure to bench/results/<date>-<commit>.json.
+a table, then every issue 18 target with "met" or "missed" (bench/targets.py), and
+writes every figure to bench/results/<date>-<commit>.json.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bench.downloads import DOWNLOADS, print_downloads, run_downloads
 from bench.load import LATENCY_MS, SECONDS, print_load, run_load
 from bench.pages import ROUNDS, print_pages, run_pages
 from bench.stack import running_stack
+from bench.targets import as_json, checks, print_checks
 from tests.emulator_server import ROOT
 
 PARTS = ("pages", "load", "downloads")
@@ -128,6 +130,9 @@ def main(argv: list[str]) -> int:
         "options": {k: v for k, v in vars(args).items() if k != "parts"},
     }
     report.update(asyncio.run(run(args, parts)))
+    found = checks(report)
+    print_checks(found)
+    report["targets"] = as_json(found)
     report["duration_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
     if not args.no_save and set(parts) & set(PARTS):
         RESULTS.mkdir(exist_ok=True)
