@@ -1,4 +1,4 @@
-"""The portal benchmark suite: `uv run python -m bench [pages|load|downloads] [options]`.
+"""The portal benchmark suite: `uv run python -m bench [pages|load|downloads|growth] [options]`.
 
 Starts the emulator and the portal (gunicorn's ASGI worker, DEBUG off) once, signs in
 contacts through the CRM's OAuth page, runs the parts asked for (all by default), prints
@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.downloads import DOWNLOADS, print_downloads, run_downloads
+from bench.growth import print_growth, run_growth
 from bench.load import LATENCY_MS, SECONDS, print_load, run_load
 from bench.pages import ROUNDS, print_pages, run_pages
 from bench.stack import running_stack
 from bench.targets import as_json, checks, print_checks
 from tests.emulator_server import ROOT
 
-PARTS = ("pages", "load", "downloads")
+# growth comes last: it adds large accounts to the emulator the other parts read.
+PARTS = ("pages", "load", "downloads", "growth")
 EXTRAS = ("profile",)  # not part of a full run: py-spy over the workers (bench/profile.py)
 RESULTS = ROOT / "bench" / "results"
 
@@ -107,6 +109,9 @@ async def run(args: argparse.Namespace, parts: list[str]) -> dict[str, Any]:
         if "downloads" in parts:
             results["downloads"] = await run_downloads(stack, args.downloads)
             print_downloads(results["downloads"])
+        if "growth" in parts:
+            results["growth"] = await run_growth(stack)
+            print_growth(results["growth"])
         if "profile" in parts:
             from bench.profile import run_profile
 

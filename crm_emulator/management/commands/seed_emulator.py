@@ -1,9 +1,16 @@
-"""`manage.py seed_emulator [--reset]`: create the emulator's tables and seed demo data.
+"""`manage.py seed_emulator [--reset] [--large-account N ...]`: create the emulator's
+tables and seed demo data.
 
 The emulator has no migrations on purpose (so it never conflicts with the portal's):
 its tables come from `migrate --run-syncdb --database emulator`. `--reset` drops them
 and the stored files first, so the data starts again from `build_demo_data(today)`.
 Seeding an already seeded database without `--reset` does nothing.
+
+`--large-account N` (repeatable) adds, to the demo data, an account with N invoices,
+N/5 documents (at most 2,000) and N/20 support cases (at most 500), and a contact who
+signs in as `buyer@bulk-N.example.com` with the demo password
+(crm_emulator/large_account.py); an account of that size already there is left alone.
+The benchmark's growth table (bench/growth.py) uses it.
 """
 
 import datetime as dt
@@ -17,6 +24,7 @@ from django.db import connections, transaction
 
 from crm_emulator import auth, files, store
 from crm_emulator.demo_data import DEMO_PASSWORD, LARGE_DOCUMENT, build_demo_data
+from crm_emulator.large_account import build_large_account, large_account_email
 from crm_emulator.models import ApiClient, Credential, Link, Record, State, StoredFile
 from crm_emulator.router import EMULATOR_DB
 
@@ -37,25 +45,44 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--reset", action="store_true", help="start from an empty database")
+        parser.add_argument(
+            "--large-account",
+            type=int,
+            action="append",
+            default=[],
+            metavar="INVOICES",
+            help="add an account with this many invoices (repeatable)",
+        )
 
-    def handle(self, *args, reset, **options):
+    def handle(self, *args, reset, large_account, **options):
         if reset:
             drop_tables()
             shutil.rmtree(files.files_dir(), ignore_errors=True)
         call_command("migrate", database=EMULATOR_DB, run_syncdb=True, verbosity=0)
-        if Record.objects.exists():
-            self.stdout.write("emulator database already seeded (use --reset to start over)")
-            return
         today = dt.datetime.now(dt.UTC).date()
-        data = build_demo_data(today)
-        with transaction.atomic(using=EMULATOR_DB):
-            counts = seed(data)
-        self.stdout.write(
-            "emulator seeded: " + ", ".join(f"{n} {model}" for model, n in sorted(counts.items()))
-        )
+        if Record.objects.exists():
+            if not large_account:
+                self.stdout.write("emulator database already seeded (use --reset to start over)")
+        else:
+            with transaction.atomic(using=EMULATOR_DB):
+                counts = seed(build_demo_data(today))
+            self.stdout.write(f"emulator seeded: {_counted(counts)}")
+        for invoices in large_account:
+            email = large_account_email(invoices)
+            if Credential.objects.filter(realm="contact", login=email).exists():
+                self.stdout.write(f"the account with {invoices} invoices is already there")
+                continue
+            data, documents = build_large_account(today, invoices)
+            with transaction.atomic(using=EMULATOR_DB):
+                counts = seed_large_account(data, documents)
+            self.stdout.write(f"large account ({email}): {_counted(counts)}")
 
 
-def seed(data) -> dict[str, int]:
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {model}" for model, n in sorted(counts.items()))
+
+
+def _stored_fields(data) -> tuple[dict[tuple[str, str], dict], dict[str, int]]:
     records: dict[tuple[str, str], dict] = {}
     counts: dict[str, int] = {}
     for record in data.records:
@@ -64,6 +91,73 @@ def seed(data) -> dict[str, int]:
             fields.setdefault("date_modified", fields["date_entered"])
         records[(record.model, record.id)] = fields
         counts[record.model] = counts.get(record.model, 0) + 1
+    return records, counts
+
+
+def _save_links(data) -> None:
+    from crm_emulator.schema import JOIN_REVERSE, LINK_ALIASES
+
+    links = []
+    for link in data.links:
+        name = LINK_ALIASES.get((link.model, link.link), link.link)
+        links.append(
+            Link(
+                model=link.model,
+                record_id=link.id,
+                link=name,
+                related_id=link.related_id,
+                data=link.data,
+            )
+        )
+        reverse = JOIN_REVERSE.get((link.model, name))
+        if reverse:
+            links.append(
+                Link(
+                    model=reverse[0],
+                    record_id=link.related_id,
+                    link=reverse[1],
+                    related_id=link.id,
+                    data=link.data,
+                )
+            )
+    Link.objects.bulk_create(links, batch_size=500, ignore_conflicts=True)
+
+
+def seed_large_account(data, documents: list[str]) -> dict[str, int]:
+    """Adds a large account (crm_emulator/large_account.py) to a seeded emulator."""
+    records, counts = _stored_fields(data)
+    if data.files:
+        one = data.files[0]
+        stored = files.save_bytes(one.filename, one.mimetype, one.content)
+        for document_id in documents:
+            document = records[("Document", document_id)]
+            document["_file_id"] = stored.file_id
+            records[("DocumentRevision", document["document_revision_id"])]["_file_id"] = (
+                stored.file_id
+            )
+    Record.objects.bulk_create(
+        [Record(model=m, record_id=i, data=r) for (m, i), r in records.items()], batch_size=500
+    )
+    _save_links(data)
+    password_hash = auth.hash_password(DEMO_PASSWORD)
+    Credential.objects.bulk_create(
+        [
+            Credential(
+                realm="contact",
+                login=str(record.fields["email1"]).lower(),
+                record_id=record.id,
+                password_hash=password_hash,
+            )
+            for record in data.records
+            if record.model == "Contact"
+        ]
+    )
+    State.objects.update_or_create(key="generation", defaults={"value": uuid.uuid4().hex})
+    return counts
+
+
+def seed(data) -> dict[str, int]:
+    records, counts = _stored_fields(data)
     for user in data.users:
         records[("User", user.id)] = {
             "id": user.id,
@@ -96,32 +190,7 @@ def seed(data) -> dict[str, int]:
     Record.objects.bulk_create(
         [Record(model=m, record_id=i, data=r) for (m, i), r in records.items()], batch_size=500
     )
-    from crm_emulator.schema import JOIN_REVERSE, LINK_ALIASES
-
-    links = []
-    for link in data.links:
-        name = LINK_ALIASES.get((link.model, link.link), link.link)
-        links.append(
-            Link(
-                model=link.model,
-                record_id=link.id,
-                link=name,
-                related_id=link.related_id,
-                data=link.data,
-            )
-        )
-        reverse = JOIN_REVERSE.get((link.model, name))
-        if reverse:
-            links.append(
-                Link(
-                    model=reverse[0],
-                    record_id=link.related_id,
-                    link=reverse[1],
-                    related_id=link.id,
-                    data=link.data,
-                )
-            )
-    Link.objects.bulk_create(links, batch_size=500, ignore_conflicts=True)
+    _save_links(data)
     password_hash = auth.hash_password(DEMO_PASSWORD)
     credentials = [
         Credential(
