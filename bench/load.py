@@ -1,10 +1,18 @@
 """Throughput: pages per second at 1, 16 and 64 concurrent signed-in clients.
 
-The emulator answers every call 50 ms late (a `latency` fault on all paths), so the CRM
-is slow and cheap, like a real one across a network, and what limits throughput is the
-portal. Each client is a closed loop (send, wait for the page, send the next) over the
-three pages in turn (dashboard, invoice list, invoice detail), on its own keep-alive
-connection, with the cookies of one of the signed-in contacts.
+The CRM is a stand-in (bench/standin.py): a bare asyncio server that answers the
+portal's requests with replies recorded from the emulator, each 50 ms late, at almost
+no CPU, so the CRM is slow and cheap like a real one across a network, and what limits
+throughput is the portal. (The emulator is a Django app answering each call in a
+thread: under load it took most of a core, and the test measured it as much as the
+portal; its own speed is `python -m bench emulator`.) The portal for this part is a
+second gunicorn, the same code and settings, database and cache (the signed-in
+sessions stay valid), with ONECRM_API_URL at the stand-in; a warm-up pass over every
+client's pages records the replies, and each level reports the requests the stand-in
+had not recorded (it forwards them to the emulator). Each client is a closed loop (send,
+wait for the page, send the next) over the three pages in turn (dashboard, invoice
+list, invoice detail), on its own keep-alive connection, with the cookies of one of the
+signed-in contacts.
 
 Why an asyncio + httpx2 generator and not locust: the portal and the load generator share
 this machine's two cores, and the generator must cost little CPU and measure latency the
@@ -16,15 +24,29 @@ users, and every figure below comes from its own samples (statistics.quantiles).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import itertools
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
 from bench.pages import browser_client, fetch_page, find_detail_path, percentile
-from bench.stack import Session, Stack, cpu_seconds, machine_busy, process_tree_cpu
+from bench.stack import (
+    Session,
+    Stack,
+    cpu_seconds,
+    machine_busy,
+    process_tree_cpu,
+    start_portal,
+)
+from tests.emulator_server import ROOT, free_port
 
 LEVELS = (1, 16, 64)
 SECONDS = 10.0
@@ -47,8 +69,14 @@ async def _paths_for(stack: Stack) -> list[tuple[Session, list[str]]]:
 
 
 async def run_level(
-    stack: Stack, clients: int, paths: list[tuple[Session, list[str]]], seconds: float
+    stack: Stack,
+    clients: int,
+    paths: list[tuple[Session, list[str]]],
+    seconds: float,
+    crm_pid: int | None = None,
 ) -> dict[str, Any]:
+    """crm_pid: the process answering as the CRM (default: the emulator)."""
+    crm_pid = crm_pid or stack.emulator.process.pid
     latencies: list[float] = []
     errors = 0
     measuring = False
@@ -76,7 +104,7 @@ async def run_level(
     await asyncio.sleep(WARMUP_SECONDS)
     pids = stack.portal.worker_pids()
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
-    emulator_before = process_tree_cpu(stack.emulator.process.pid)
+    crm_before = process_tree_cpu(crm_pid)
     machine_before = machine_busy()
     measuring = True
     started = time.perf_counter()
@@ -84,7 +112,7 @@ async def run_level(
     measuring = False
     wall = time.perf_counter() - started
     cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
-    emulator_cpu = process_tree_cpu(stack.emulator.process.pid) - emulator_before
+    crm_cpu = process_tree_cpu(crm_pid) - crm_before
     machine_after = machine_busy()
     busy = machine_after[0] - machine_before[0]
     stop.set()
@@ -104,12 +132,41 @@ async def run_level(
         # Pages per second each core the portal used could serve: what the portal's own
         # CPU allows, whatever else the machine runs (issue 18: >= 200).
         "pages_per_portal_core": pages / cpu if cpu else 0.0,
-        # The emulator is one process (its control state lives in memory): its share
-        # shows when the CRM, not the portal, is what runs out of CPU.
-        "emulator_cpu_cores": emulator_cpu / wall,
+        # The CRM's share (the stand-in, or the emulator): it shows when the CRM, not
+        # the portal, is what runs out of CPU.
+        "crm_cpu_cores": crm_cpu / wall,
         # Everything on the machine, other tenants included (cores busy on average).
         "machine_cpu_cores": busy / wall,
     }
+
+
+@contextlib.contextmanager
+def standin_crm(stack: Stack, latency_ms: int) -> Iterator[tuple[subprocess.Popen, str]]:
+    """The stand-in, upstream the emulator; yields its process and its API URL."""
+    api = urlsplit(stack.emulator.api_url)
+    port = free_port()
+    command = [sys.executable, "-m", "bench.standin", "--port", str(port)]
+    command += ["--upstream", f"{api.scheme}://{api.netloc}", "--latency-ms", str(latency_ms)]
+    process = subprocess.Popen(command, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(f"http://127.0.0.1:{port}/__standin__/stats", timeout=1)
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the CRM stand-in did not start")
+            time.sleep(0.1)
+        yield process, f"http://127.0.0.1:{port}{api.path}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def standin_stats(api_url: str, reset: bool = False) -> dict[str, int]:
+    origin = urlsplit(api_url)
+    url = f"{origin.scheme}://{origin.netloc}/__standin__/stats"
+    return httpx.request("DELETE" if reset else "GET", url, timeout=10).json()
 
 
 async def run_load(stack: Stack, seconds: float = SECONDS) -> dict[str, Any]:
@@ -117,18 +174,27 @@ async def run_load(stack: Stack, seconds: float = SECONDS) -> dict[str, Any]:
     paths = await _paths_for(stack)
     if not paths:
         raise RuntimeError("no signed-in contact with invoices")
-    latency = {"path": "^/", "kind": "latency", "ms": LATENCY_MS}
-    stack.emulator.control("POST", "faults", json=latency)
-    try:
-        levels = [await run_level(stack, clients, paths, seconds) for clients in LEVELS]
-    finally:
-        stack.emulator.reset_controls()
+    with standin_crm(stack, LATENCY_MS) as (standin, api_url):
+        portal = start_portal({**stack.portal.env, "ONECRM_API_URL": api_url}, stack.workers)
+        try:
+            load_stack = dataclasses.replace(stack, portal=portal)
+            # Every client's pages, in both workers, so every reply is recorded.
+            await run_level(load_stack, 2 * len(paths), paths, 3.0, crm_pid=standin.pid)
+            standin_stats(api_url, reset=True)
+            levels = []
+            for clients in LEVELS:
+                level = await run_level(load_stack, clients, paths, seconds, standin.pid)
+                level["crm_misses"] = standin_stats(api_url, reset=True)["misses"]
+                levels.append(level)
+        finally:
+            portal.stop()
     top = levels[-1]
     rates = [level["pages_per_second"] for level in levels]
     grows = all(b > a for a, b in itertools.pairwise(rates))
     p99_limit = TARGET_P99_FACTOR * LATENCY_MS
     return {
         "latency_ms": LATENCY_MS,
+        "crm": "stand-in (bench/standin.py): recorded replies, fixed latency",
         "levels": levels,
         "grows_with_concurrency": grows,
         "p99_limit_ms": p99_limit,
@@ -138,11 +204,14 @@ async def run_load(stack: Stack, seconds: float = SECONDS) -> dict[str, Any]:
 
 def print_load(result: dict[str, Any]) -> None:
     print()
-    print(f"throughput (CRM latency {result['latency_ms']} ms on every call; pages in turn:")
-    print(" dashboard, invoice list, invoice detail)")
+    print(
+        f"throughput (CRM stand-in: recorded replies, {result['latency_ms']} ms late;"
+        " pages in turn: dashboard, invoice list, invoice detail)"
+    )
     print(
         f"{'clients':>8}{'pages/s':>10}{'p50':>10}{'p99':>10}{'errors':>8}"
         f"{'portal CPU':>12}{'CPU ms/page':>13}{'pages/s/core':>14}{'CRM CPU':>9}{'machine':>9}"
+        f"{'misses':>8}"
     )
     for level in result["levels"]:
         print(
@@ -150,7 +219,8 @@ def print_load(result: dict[str, Any]) -> None:
             f"{level['median_ms']:>8.1f}ms{level['p99_ms']:>8.1f}ms{level['errors']:>8}"
             f"{level['portal_cpu_cores']:>10.2f}c{level['portal_cpu_ms_per_page']:>13.1f}"
             f"{level['pages_per_portal_core']:>14.0f}"
-            f"{level['emulator_cpu_cores']:>8.2f}c{level['machine_cpu_cores']:>8.2f}c"
+            f"{level['crm_cpu_cores']:>8.2f}c{level['machine_cpu_cores']:>8.2f}c"
+            f"{level.get('crm_misses', 0):>8}"
         )
     print(
         f"throughput grows with concurrency: {'yes' if result['grows_with_concurrency'] else 'NO'};"
