@@ -16,6 +16,17 @@ worker_class = "asgi"
 preload_app = True
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new
+# connections across them. With one shared socket, whichever worker's loop woke first
+# took every connection of a burst: 32 concurrent downloads all landed on one worker,
+# which relayed them on one core (docs/performance.md: 24.5 MB/s through the portal with
+# one shared socket, 105 MB/s with reuse_port, side by side on this machine). The cost:
+# connections waiting in a worker's queue when that worker exits are reset, so a
+# worker restart can drop a few; gunicorn restarts workers only on failure here.
+_reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1").strip().lower()
+if _reuse_port not in {"1", "0", "true", "false"}:
+    raise SystemExit(f"GUNICORN_REUSE_PORT must be 1 or 0, not {_reuse_port!r}")
+reuse_port = _reuse_port in {"1", "true"}
 # One ASGI worker serves many customers at once; the CRM is the bottleneck, not the CPU.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
