@@ -86,15 +86,17 @@ def large_crm(tmp_path_factory):
     """An emulator of its own: the session's servers keep the demo data as it is."""
     server = start_emulator(tmp_path_factory.mktemp("large-account"))
     manage = [sys.executable, str(ROOT / "manage.py"), "seed_emulator"]
-    subprocess.run(
-        [*manage, "--large-account", "40", "--large-account", "40"],
-        env=server.env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    yield server
-    server.stop()
+    try:
+        subprocess.run(
+            [*manage, "--large-account", "40", "--large-account", "40"],
+            env=server.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        yield server
+    finally:
+        server.stop()
 
 
 def test_the_running_emulator_serves_the_added_account_once(large_crm):
