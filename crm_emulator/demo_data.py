@@ -1340,6 +1340,9 @@ def build_demo_data(today: dt.date) -> DemoData:
     builder.build_documents()
     builder.build_notes()
     builder.build_cases()
+    from crm_emulator.demo_support import build_support  # its own module: issue 14
+
+    build_support(builder)
     users = [
         DemoUser(
             "1",

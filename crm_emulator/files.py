@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from django.core import signing
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
@@ -79,7 +79,8 @@ def register_generated(name: str, mimetype: str, size: int) -> StoredFile:
 
 def upload(request: HttpRequest) -> JsonResponse:
     """`POST /files/upload`: the raw body is the file, X-OneCRM-Filename names it."""
-    name = valid_filename(request.headers.get("X-OneCRM-Filename", ""))
+    # Names that are not printable ASCII come percent-encoded (UTF-8), as on downloads.
+    name = valid_filename(unquote(request.headers.get("X-OneCRM-Filename", "")))
     mimetype = (request.content_type or "application/octet-stream").split(";")[0].strip()
     if mimetype in {"", "application/x-www-form-urlencoded", "multipart/form-data"}:
         mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"

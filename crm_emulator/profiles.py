@@ -141,7 +141,7 @@ def option_label(model: str, field: str, key: str, language: str) -> str:
     from crm_emulator import schema
 
     if _switch("vocabulary") != "installation" or (model, field) not in _STORED_OF:
-        return schema.label(key, language)
+        return schema.option_label(model, field, key, language)  # case options: own labels
     stored = _STORED_OF[(model, field)].get(key, key)
     return key if language == "de" else stored
 

@@ -880,3 +880,118 @@ def add_field(model: str, name: str) -> None:
         # A new dict, not an update in place: other threads may be iterating the old one.
         field_def = FieldDef(name, "varchar", name.replace("_", " ").title())
         definition.fields = {**definition.fields, name: field_def}
+
+
+# --- Support cases and the knowledge base (issue 14) --------------------------------------
+# Cases: their categories are an enum (the vendor's case_type_dom-like list), and every
+# case option has an English and a German label. The knowledge base: KBCategory (a tree
+# by parent_id) and KBArticle, both with portal_active; articles' attachments are notes.
+
+CASE_CATEGORIES = (
+    "PC Hardware",
+    "Office Supplies",
+    "Documentation",
+    "User Training",
+    "Website",
+    "Other",
+)
+OPTION_LABELS: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
+    ("aCase", "status"): {
+        "Active - New": ("New", "Neu"),
+        "Active - Assigned": ("Assigned", "Zugewiesen"),
+        "Pending": ("Waiting for you", "Wartet auf Sie"),
+        "Closed - Complete": ("Closed", "Geschlossen"),
+        "Closed - No Fault": ("Closed: no fault found", "Geschlossen: kein Fehler"),
+        "Closed - Rejected": ("Closed: rejected", "Geschlossen: abgelehnt"),
+        "Closed - Duplicate": ("Closed: duplicate", "Geschlossen: Duplikat"),
+    },
+    ("aCase", "priority"): {
+        "P1": ("High", "Hoch"),
+        "P2": ("Medium", "Mittel"),
+        "P3": ("Low", "Niedrig"),
+    },
+    ("aCase", "category"): {
+        "PC Hardware": ("Tools and hardware", "Werkzeuge und Geräte"),
+        "Office Supplies": ("Deliveries", "Lieferungen"),
+        "Documentation": ("Documents and invoices", "Dokumente und Rechnungen"),
+        "User Training": ("Training", "Schulung"),
+        "Website": ("Website and portal", "Webseite und Portal"),
+        "Other": ("Something else", "Sonstiges"),
+    },
+}
+DE.update(
+    {
+        "Summary": "Zusammenfassung",
+        "Slug": "Kurzname",
+        "Display Order": "Reihenfolge",
+        "Parent Category": "Übergeordnete Kategorie",
+        "Article": "Artikel",
+        "Body": "Inhalt",
+    }
+)
+
+
+def option_label(model: str, field_name: str, option: str, language: str) -> str:
+    labels = OPTION_LABELS.get((model, field_name), {}).get(option)
+    if labels is None:
+        return label(option, language)
+    return labels[1] if language == "de" else labels[0]
+
+
+def _case_categories_as_enum() -> None:
+    case = MODELS["aCase"]
+    case.fields = {
+        **case.fields,
+        "category": FieldDef("category", "enum", "Category", options=CASE_CATEGORIES),
+    }
+    case.filters = {
+        **case.filters,
+        "category": FilterDef("category", "exact", ("category",), "Category"),
+    }
+
+
+def _knowledge_models() -> dict[str, ModelDef]:
+    models: dict[str, ModelDef] = {}
+    f = _fields(
+        ("name", "name", "Name"),
+        ("parent_id", "ref:KBCategory", "Parent Category"),
+        ("display_order", "int", "Display Order"),
+        ("portal_active", "bool", "Portal Active"),
+    )
+    models["KBCategory"] = ModelDef(
+        "KBCategory",
+        "KBCategories",
+        f,
+        _filters(f, "name", "parent_id", "portal_active", "display_order", "date_modified"),
+        ("name", "parent_id", "display_order", "portal_active"),
+        ("name", "description"),
+        "display_order",
+        links={
+            "subcategories": LinkDef("subcategories", "KBCategory", "parent_id"),
+            "articles": LinkDef("articles", "KBArticle", "category_id"),
+        },
+    )
+    f = _fields(
+        ("name", "name", "Title"),
+        ("summary", "text", "Summary"),
+        ("slug", "varchar", "Slug"),
+        ("category_id", "ref:KBCategory", "Category"),
+        ("portal_active", "bool", "Portal Active"),
+    )
+    models["KBArticle"] = ModelDef(
+        "KBArticle",
+        "KBArticles",
+        f,
+        _filters(
+            f, "name", "slug", "category_id", "portal_active", "date_entered", "date_modified"
+        ),
+        ("name", "summary", "slug", "category_id", "portal_active", "date_modified"),
+        ("name", "summary", "description"),
+        "name",
+        links={"notes": LinkDef("notes", "Note", "parent_id")},
+    )
+    return models
+
+
+_case_categories_as_enum()
+MODELS.update(_knowledge_models())

@@ -158,6 +158,42 @@ _ADDRESSES = " ".join(
     for part in ("street", "city", "state", "postalcode", "country")
 )
 
+# --- Support cases and the knowledge base (issue 14) ---------------------------------------
+# Reads: a contact's cases (and their portal notes, through the case), and the knowledge
+# base's published categories and articles. Writes: only these fields, only these values.
+
+CASE_FIELDS = (
+    f"{_COMMON} case_number status priority category description date_closed"
+    " account_id cust_contact_id"
+)
+# What a contact's form may set on a new case (the staff settings narrow it further);
+# account_id and cust_contact_id are always the session's, never the form's.
+CASE_CREATE_FIELDS = frozenset({"name", "description", "category", "priority"})
+# The CRM's parent_type for a note on a case (NOTES.md: "parent_type": "Cases").
+CASE_NOTE_PARENT_TYPE = "Cases"
+# The statuses a contact's close and reopen set (1CRM's case_status_dom).
+CASE_CLOSE_STATUS = "Closed - Complete"
+CASE_REOPEN_STATUS = "Active - New"
+CASE_STATUS_WRITES = frozenset({CASE_CLOSE_STATUS, CASE_REOPEN_STATUS})
+
+CASE_AND_KNOWLEDGE_RULES: dict[str, ModelRule] = {
+    "aCase": _rule(
+        CASE_FIELDS,
+        {"notes": "Note"},
+        writable={"status": CASE_STATUS_WRITES},
+        note_parent_type=CASE_NOTE_PARENT_TYPE,
+    ),
+    "KBCategory": _rule(
+        f"{_COMMON} description parent_id display_order portal_active",
+        {"subcategories": "KBCategory", "articles": "KBArticle"},
+    ),
+    "KBArticle": _rule(
+        f"{_COMMON} summary description slug category_id portal_active",
+        {"notes": "Note"},
+    ),
+}
+
+
 DEFAULT_ALLOWLIST = Allowlist(
     MappingProxyType(
         {
@@ -207,6 +243,7 @@ DEFAULT_ALLOWLIST = Allowlist(
                 note_parent_type="Contacts",  # an erasure request, where cases are off
                 listable=False,
             ),
+            **CASE_AND_KNOWLEDGE_RULES,
         }
     )
 )

@@ -17,13 +17,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 
 from crm_gateway import errors
 from crm_gateway.allowlist import (
+    CASE_CREATE_FIELDS,
     DEFAULT_ALLOWLIST,
     EMAIL_MAX,
     ERASABLE_CONTACT_FIELDS,
@@ -43,14 +45,26 @@ from crm_gateway.credentials import (
     portal_token_credential,
     staff_credential,
 )
-from crm_gateway.models import Contact, FileInfo, Me, Page, Quote, Record, Tally
-from crm_gateway.query import PAGE_LIMIT, ListQuery, check_name
-from crm_gateway.rest import api_path, call_json, open_stream
+from crm_gateway.models import (
+    Case,
+    Contact,
+    FileInfo,
+    Me,
+    ModelFields,
+    Note,
+    Page,
+    Quote,
+    Record,
+    Tally,
+)
+from crm_gateway.query import PAGE_LIMIT, Filter, ListQuery, check_name
+from crm_gateway.rest import api_path, call_json, open_stream, upload_json
 from crm_gateway.scope import (
     SCOPE_RULES,
     CheckedRecord,
     ContactScope,
     check_record_id,
+    is_note_of_case,
     seal,
 )
 from crm_gateway.streaming import CrmStream
@@ -377,18 +391,189 @@ class ContactGateway:
 
     async def _write(
         self, record: CheckedRecord[Any], method: str, path: str, body: Mapping[str, Any]
-    ) -> None:
+    ) -> dict[str, Any]:
         """With the data credential; if the CRM forbids the contact the write, with the
-        staff credential: safe, as `record` passed this contact's scope check first."""
+        staff credential: safe, as `record` passed this contact's scope check first.
+        The CRM's reply (a create's `id`)."""
         self._require_checked(record)
         credential = self._data_credential()
         if credential.kind != "staff":
             try:
-                await call_json(method, path, credential=credential, json=body)
-                return
+                return await call_json(method, path, credential=credential, json=body)
             except errors.Forbidden:
                 logger.info("CRM refused a contact write to %s; using the staff credential", path)
-        await call_json(method, path, credential=staff_credential(), json=body)
+        return await call_json(method, path, credential=staff_credential(), json=body)
+
+    # --- Support cases (issue 14) -------------------------------------------------------
+    # Reads: the contact's cases are an ordinary scoped model (list_records/get_record);
+    # a case's notes are read and checked through the checked case. Writes: typed,
+    # allow-listed, account_id/cust_contact_id/contact_id from the scope, and, for notes
+    # and status changes, only on a case checked for this same contact.
+
+    async def case_choices(self) -> ModelFields:
+        """`/meta/fields/aCase` in the contact's language (statuses, priorities,
+        categories); metadata, read with the staff credential."""
+        reply = await call_json(
+            "GET",
+            api_path("meta", "fields", "aCase"),
+            credential=staff_credential(),
+            accept_language=self.scope.accept_language,
+        )
+        return ModelFields.from_json(reply)
+
+    async def case_notes(
+        self, case: CheckedRecord[Case], *, limit: int = 100
+    ) -> list[CheckedRecord[Note]]:
+        """The case's notes marked for the portal, oldest first; each checked to hang off
+        this case (the CRM's own filter is not trusted)."""
+        self._require_checked(case)
+        if case.model != "aCase":
+            raise errors.NotAllowed("case notes come only from a checked case")
+        self.allowlist.link_target("aCase", "notes")
+        query = ListQuery(
+            fields=self._fields_for("Note", ()),
+            filters=(Filter("portal_flag", "1"),),
+            order="date_entered ASC",
+            limit=limit,
+        )
+        path = api_path("data", "aCase", case.id, "notes")
+        reply = await call_json(
+            "GET",
+            path,
+            credential=self._data_credential(),
+            params=query.params(),
+            accept_language=self.scope.accept_language,
+        )
+        raw, _total = records_of(reply, path)
+        allowed = self.allowlist.rule("Note").fields
+        kept = [
+            seal(Note, data, self.scope, allowed) for data in raw if is_note_of_case(case.id, data)
+        ]
+        if len(kept) != len(raw):
+            logger.warning(
+                "crm returned %d notes that are not this case's portal notes; dropped",
+                len(raw) - len(kept),
+            )
+        return kept
+
+    async def case_note(self, case: CheckedRecord[Case], note_id: str) -> CheckedRecord[Note]:
+        """One note of a checked case (its attachment's download): NotFound unless it is a
+        portal note of this very case."""
+        self._require_checked(case)
+        if case.model != "aCase":
+            raise errors.NotAllowed("case notes come only from a checked case")
+        note_id = check_record_id(note_id)
+        path = api_path("data", "Note", note_id)
+        reply = await call_json(
+            "GET",
+            path,
+            credential=self._data_credential(),
+            params=[("fields[]", name) for name in self._fields_for("Note", ())],
+        )
+        data = reply.get("record")
+        if not isinstance(data, dict) or data.get("id") != note_id:
+            raise errors.NotFound("no such record", method="GET", path=path)
+        if not is_note_of_case(case.id, data):
+            raise errors.NotFound("not a portal note of this case", method="GET", path=path)
+        return seal(Note, data, self.scope, self.allowlist.rule("Note").fields)
+
+    async def create_case(
+        self, *, subject: str, description: str, fields: Mapping[str, str] | None = None
+    ) -> CheckedRecord[Case]:
+        """A new case of the contact's account, read back within the contact's scope.
+
+        `fields`: category and priority, only those in CASE_CREATE_FIELDS; account_id and
+        cust_contact_id always come from the scope."""
+        extra = dict(fields or {})
+        refused = sorted(set(extra) - (CASE_CREATE_FIELDS - {"name", "description"}))
+        if refused:
+            raise errors.NotAllowed(f"the portal does not set {', '.join(refused)[:80]} on a case")
+        data = {
+            **{name: value for name, value in extra.items() if value},
+            "name": subject[:255],
+            "description": description,
+            "account_id": self.scope.account_id or "",
+            "cust_contact_id": self.scope.contact_id,
+        }
+        reply = await self._create(api_path("data", "aCase"), {"data": data})
+        case_id = reply.get("id")
+        if not isinstance(case_id, str):
+            raise errors.BadReply("a create reply without an id", method="POST", path="/data/aCase")
+        return await self.get_record(Case, case_id)
+
+    async def upload_file(
+        self, *, filename: str, content_type: str, content: Callable[[], AsyncIterator[bytes]]
+    ) -> str:
+        """`POST /files/upload`, the body streamed from `content()`: the upload's id, to be
+        referenced by a note (`add_case_note`). Contacts' uploads use the same credential
+        as their writes."""
+        headers = {"Content-Type": content_type, "X-OneCRM-Filename": header_filename(filename)}
+        credential = self._data_credential()
+        if credential.kind != "staff":
+            try:
+                reply = await upload_json(
+                    "/files/upload", credential=credential, content=content, headers=headers
+                )
+            except errors.Forbidden:
+                logger.info("CRM refused a contact upload; using the staff credential")
+                reply = None
+            if reply is not None:
+                return _upload_id(reply)
+        reply = await upload_json(
+            "/files/upload", credential=staff_credential(), content=content, headers=headers
+        )
+        return _upload_id(reply)
+
+    async def add_case_note(
+        self,
+        case: CheckedRecord[Case],
+        *,
+        name: str,
+        description: str,
+        upload_id: str | None = None,
+    ) -> str:
+        """A message from the contact on their checked case, marked for the portal;
+        `upload_id` (from `upload_file`) makes it an attachment."""
+        self._require_checked(case)
+        if case.model != "aCase":
+            raise errors.NotAllowed("case notes go only on a checked case")
+        note: dict[str, Any] = {
+            "name": name[:250],
+            "description": description,
+            "parent_type": self.allowlist.note_parent_type(case.model),
+            "parent_id": case.id,
+            "contact_id": self.scope.contact_id,
+            "account_id": self.scope.account_id or "",
+            "portal_flag": True,
+        }
+        if upload_id is not None:
+            note["filename"] = check_record_id(upload_id)
+        reply = await self._write(case, "POST", api_path("data", "Note"), {"data": note})
+        note_id = reply.get("id")
+        if not isinstance(note_id, str):
+            raise errors.BadReply("a create reply without an id", method="POST", path="/data/Note")
+        return note_id
+
+    async def set_case_status(self, case: CheckedRecord[Case], status: str) -> None:
+        """Close or reopen a checked case: its status, to an allow-listed value only."""
+        self._require_checked(case)
+        if case.model != "aCase":
+            raise errors.NotAllowed("the portal sets a status only on a checked case")
+        self.allowlist.check_write(case.model, {"status": status})
+        path = api_path("data", "aCase", case.id)
+        await self._write(case, "PATCH", path, {"data": {"status": status}, "create": False})
+
+    async def _create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A new record of the contact's own (no checked parent exists yet), like `_write`:
+        safe with the staff credential, as the body's ids are the scope's."""
+        method = "POST"
+        credential = self._data_credential()
+        if credential.kind != "staff":
+            try:
+                return await call_json(method, path, credential=credential, json=body)
+            except errors.Forbidden:
+                logger.info("CRM refused a contact write to %s; using the staff credential", path)
+        return await call_json(method, path, credential=staff_credential(), json=body)
 
     # --- The contact's own record: profile and personal data (issue 16) ---------------
     # Every call here names the scope's own contact id and nothing else: no id is taken
@@ -498,34 +683,20 @@ class ContactGateway:
                 logger.info("CRM refused a contact write to their own record; using staff")
         return await call_json(method, path, credential=staff_credential(), json=body)
 
-    # --- A minimal case write for erasure requests (issue 16) --------------------------
-    # Until the support-cases branch (issue 14) lands its own `create_case` (same call
-    # shape: keyword `subject` and `description`), this is the one case write: the
-    # account and contact always from the scope, never from a form.
 
-    async def create_case(self, *, subject: str, description: str) -> str:
-        """A new case of the contact's account for staff to act on; its id."""
-        data = {
-            "name": subject[:255],
-            "description": description[:4000],
-            "account_id": self.scope.account_id or "",
-            "cust_contact_id": self.scope.contact_id,
-        }
-        credential = self._data_credential()
-        path = api_path("data", "aCase")
-        reply: dict[str, Any] | None = None
-        if credential.kind != "staff":
-            try:
-                reply = await call_json("POST", path, credential=credential, json={"data": data})
-            except errors.Forbidden:
-                logger.info("CRM refused a contact's case; using the staff credential")
-        if reply is None:
-            staff = staff_credential()
-            reply = await call_json("POST", path, credential=staff, json={"data": data})
-        case_id = reply.get("id")
-        if not isinstance(case_id, str) or not case_id:
-            raise errors.BadReply("a create reply without an id", method="POST", path=path)
-        return case_id
+def _upload_id(reply: dict[str, Any]) -> str:
+    upload_id = reply.get("id")
+    if not isinstance(upload_id, str) or not upload_id:
+        raise errors.BadReply("an upload reply without an id", method="POST", path="/files/upload")
+    return upload_id
+
+
+def header_filename(name: str) -> str:
+    """X-OneCRM-Filename: the name as is when printable ASCII, else percent-encoded UTF-8
+    (as the CRM itself sends it on downloads; our assumption for uploads)."""
+    if name.isascii() and name.isprintable():
+        return name
+    return quote(name, safe="")
 
 
 # --- The contact sign-in's calls ---------------------------------------------------------

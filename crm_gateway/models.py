@@ -324,6 +324,74 @@ class Contact(Record):
     email_opt_out: bool | None = None
 
 
+# --- Support cases and the knowledge base (issue 14) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Case(Record):
+    """A support case (the CRM's `aCase`); `name` is its subject."""
+
+    MODEL: ClassVar[str] = "aCase"
+    case_number: str | None = None
+    status: str | None = None
+    priority: str | None = None
+    category: str | None = None
+    description: str | None = None
+    date_closed: dt.date | None = None
+    account_id: str | None = None
+    cust_contact_id: str | None = None
+
+    @property
+    def is_closed(self) -> bool:
+        """Closed statuses start with "Closed" in 1CRM's case_status_dom ("Closed -
+        Complete", "Closed - Duplicate", ...); an installation's own closed statuses
+        follow the same convention (our assumption, see docs/cases.md)."""
+        return (self.status or "").strip().lower().startswith("closed")
+
+
+@dataclass(frozen=True)
+class KBCategory(Record):
+    MODEL: ClassVar[str] = "KBCategory"
+    description: str | None = None
+    parent_id: str | None = None
+    display_order: int | None = None
+    portal_active: bool | None = None
+
+
+@dataclass(frozen=True)
+class KBArticle(Record):
+    """A knowledge-base article; `description` is HTML from the CRM's editors (sanitise
+    before showing it)."""
+
+    MODEL: ClassVar[str] = "KBArticle"
+    summary: str | None = None
+    description: str | None = None
+    slug: str | None = None
+    category_id: str | None = None
+    portal_active: bool | None = None
+
+
+@dataclass(frozen=True)
+class FieldChoice:
+    """One option of an enum field, as /meta/fields gives it in the asked language."""
+
+    value: str
+    label: str
+
+
+def field_choices(fields: ModelFields, name: str) -> tuple[FieldChoice, ...]:
+    """The options of an enum field (a name-keyed map or a list of values), in order."""
+    meta = fields.fields.get(name)
+    options = meta.options if meta is not None else None
+    if isinstance(options, dict):
+        pairs = [(str(key), to_str(label) or str(key)) for key, label in options.items()]
+    elif isinstance(options, list):
+        pairs = [(str(item), str(item)) for item in options if isinstance(item, str | int)]
+    else:
+        pairs = []
+    return tuple(FieldChoice(value, label) for value, label in pairs if value)
+
+
 @dataclass(frozen=True)
 class Page[T]:
     """One page of a list: `total` is the CRM's count, ignoring offset and limit."""

@@ -20,7 +20,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -204,6 +204,9 @@ class _Call:
     stream: bool
     # A caller that must answer sooner (the readiness probe) shortens ONECRM_DEADLINE.
     deadline: float | None = None
+    # A body sent as it is read (an upload): a factory, so a resend after a 401 reads it
+    # again from the start instead of sending a consumed iterator.
+    content: Callable[[], AsyncIterator[bytes]] | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -286,6 +289,7 @@ async def _send(call: _Call) -> httpx.Response:
                 params=list(call.params) if call.params else None,
                 json=call.json_body,
                 data=dict(call.form_body) if call.form_body is not None else None,
+                content=call.content() if call.content is not None else None,
                 headers=headers,
                 timeout=timeout,
             )
@@ -414,6 +418,20 @@ async def call_json(
     )
     response = await _send(call)
     return _decode_json(response, method.upper(), path)
+
+
+async def upload_json(
+    path: str,
+    *,
+    credential: Credential,
+    content: Callable[[], AsyncIterator[bytes]],
+    headers: Mapping[str, str],
+) -> dict[str, Any]:
+    """A POST whose raw body is streamed from `content()` (`/files/upload`): never held
+    whole in memory, never retried for a fault (only resent once after a 401)."""
+    call = _Call("POST", path, credential, None, None, None, None, headers, False, content=content)
+    response = await _send(call)
+    return _decode_json(response, "POST", path)
 
 
 @contextlib.asynccontextmanager

@@ -113,6 +113,52 @@ def _no_list(scope: ContactScope) -> list[Filter]:
     raise AssertionError("own-record models are never listed")  # guarded by the allow-list
 
 
+# --- Support cases and the knowledge base (issue 14) ---------------------------------------
+
+
+def _cases(scope: ContactScope) -> list[Filter]:
+    if scope.account_id:
+        return [Filter("account_id", scope.account_id)]
+    return [Filter("cust_contact_id", scope.contact_id)]
+
+
+def _case_ok(scope: ContactScope, data: Mapping[str, Any]) -> bool:
+    if scope.account_id:
+        return _same(data.get("account_id"), scope.account_id)
+    return _same(data.get("cust_contact_id"), scope.contact_id)
+
+
+def _published(scope: ContactScope | None = None) -> list[Filter]:
+    return [Filter("portal_active", "1")]
+
+
+def is_published(data: Mapping[str, Any]) -> bool:
+    """A knowledge-base record staff published for the portal (checked on every record
+    the CRM returns, not only filtered for)."""
+    return _truthy(data.get("portal_active"))
+
+
+CASE_NOTE_PARENT_TYPES = frozenset({"Cases", "aCase"})
+
+
+def is_note_of_case(case_id: str, data: Mapping[str, Any]) -> bool:
+    """A note a contact may read on their (checked) case: marked for the portal and
+    hanging off this very case. Staff replies carry no account or contact id, so a
+    case's notes are checked through the case rather than by the note rule."""
+    return (
+        _truthy(data.get("portal_flag"))
+        and _same(data.get("parent_id"), case_id)
+        and data.get("parent_type") in CASE_NOTE_PARENT_TYPES
+    )
+
+
+CASE_AND_KNOWLEDGE_SCOPE_RULES: dict[str, ScopeRule] = {
+    "aCase": ScopeRule(("account_id", "cust_contact_id"), _cases, _case_ok),
+    "KBCategory": ScopeRule(("portal_active",), _published, lambda s, d: is_published(d)),
+    "KBArticle": ScopeRule(("portal_active",), _published, lambda s, d: is_published(d)),
+}
+
+
 SCOPE_RULES: dict[str, ScopeRule] = {
     "Invoice": ScopeRule(("billing_account_id", "billing_contact_id"), _billed, _billed_ok),
     "Quote": ScopeRule(("billing_account_id", "billing_contact_id"), _billed, _billed_ok),
@@ -128,6 +174,7 @@ SCOPE_RULES: dict[str, ScopeRule] = {
     ),
     "Account": ScopeRule((), _no_list, _account_ok),
     "Contact": ScopeRule((), _no_list, _contact_ok),
+    **CASE_AND_KNOWLEDGE_SCOPE_RULES,
 }
 
 
