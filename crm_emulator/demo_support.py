@@ -129,7 +129,7 @@ class _Support:
             ("Staff only", False, ["Pricing"]),
         ]
         categories: list[tuple[str, bool, str]] = []  # (id, published, name)
-        for order, (name, published, children) in enumerate(tree, start=1):
+        for order, (name, active, children) in enumerate(tree, start=1):
             top = self.add(
                 "KBCategory",
                 {
@@ -137,11 +137,11 @@ class _Support:
                     "description": f"Articles about {name.lower()}.",
                     "parent_id": "",
                     "display_order": order,
-                    "portal_active": published,
+                    "portal_active": active,
                     "date_entered": _ts(dt.datetime.combine(today, dt.time(9))),
                 },
             )
-            categories.append((top, published, name))
+            categories.append((top, active, name))
             for sub_order, child in enumerate(children, start=1):
                 sub = self.add(
                     "KBCategory",
@@ -150,11 +150,11 @@ class _Support:
                         "description": f"{child} ({name}).",
                         "parent_id": top,
                         "display_order": sub_order,
-                        "portal_active": published,
+                        "portal_active": active,
                         "date_entered": _ts(dt.datetime.combine(today, dt.time(9))),
                     },
                 )
-                categories.append((sub, published, child))
+                categories.append((sub, active, child))
         topics = [
             "How to place an order",
             "Changing your delivery address",
