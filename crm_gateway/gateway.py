@@ -502,12 +502,23 @@ class ContactGateway:
         return await self.get_record(Case, case_id)
 
     async def upload_file(
-        self, *, filename: str, content_type: str, content: Callable[[], AsyncIterator[bytes]]
+        self,
+        *,
+        filename: str,
+        content_type: str,
+        size: int,
+        content: Callable[[], AsyncIterator[bytes]],
     ) -> str:
         """`POST /files/upload`, the body streamed from `content()`: the upload's id, to be
         referenced by a note (`add_case_note`). Contacts' uploads use the same credential
         as their writes."""
-        headers = {"Content-Type": content_type, "X-OneCRM-Filename": header_filename(filename)}
+        # The reference's CONTENT_LENGTH: the size is sent, never a chunked body (which a
+        # PHP server behind a plain CGI bridge would read as empty).
+        headers = {
+            "Content-Type": content_type,
+            "Content-Length": str(size),
+            "X-OneCRM-Filename": header_filename(filename),
+        }
         credential = self._data_credential()
         if credential.kind != "staff":
             try:

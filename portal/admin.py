@@ -61,6 +61,17 @@ TRACKED_FIELDS = [
     "section_quotes",
     "section_documents",
     "quotes_can_decide",
+    "section_cases",
+    "case_contact_fields",
+    "cases_can_close",
+    "cases_can_reopen",
+    "upload_max_mib",
+    "upload_max_files",
+    "upload_types",
+    "cases_per_hour",
+    "comments_per_hour",
+    "section_help",
+    "help_public",
     "invoice_stages",
     "quote_stages",
     "page_size",
@@ -138,6 +149,23 @@ class PortalSettingsForm(forms.ModelForm):
         required=False,
         help_text=_("Only with direct erasure: the contact's personal fields it empties."),
     )
+
+    case_contact_fields = forms.MultipleChoiceField(
+        label=_("Case fields contacts may set"),
+        required=False,
+        choices=[("category", _("Category")), ("priority", _("Priority"))],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    upload_types = StageListField(
+        label=_("File types contacts may attach"),
+        required=False,
+        help_text=_("One media type a line, e.g. application/pdf, image/png."),
+    )
+
+    def clean_upload_types(self) -> list[str]:
+        types = [item.lower() for item in self.cleaned_data.get("upload_types") or []]
+        validators.validate_media_types(types)
+        return types
 
     class Meta:
         model = PortalSettings
@@ -261,6 +289,23 @@ class PortalSettingsAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            _("Support cases"),
+            {
+                "fields": [
+                    "section_cases",
+                    "case_contact_fields",
+                    "cases_can_close",
+                    "cases_can_reopen",
+                    "upload_max_mib",
+                    "upload_max_files",
+                    "upload_types",
+                    "cases_per_hour",
+                    "comments_per_hour",
+                ]
+            },
+        ),
+        (_("Knowledge base"), {"fields": ["section_help", "help_public"]}),
         (_("Lists and records"), {"fields": ["page_size", "activity_retention_days"]}),
         (
             _("Profile and personal data"),

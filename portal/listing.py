@@ -87,6 +87,8 @@ class ListSpec:
     default_sort: str
     default_dir: Direction
     statuses: Mapping[str, Any] = field(default_factory=dict)  # value -> label
+    # What no status means: "All" for most lists; the cases list shows its open ones.
+    blank_status_label: Any = ""  # "" = "All"
     date_field: str | None = None
     date_label: Any = ""
 

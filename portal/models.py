@@ -54,6 +54,29 @@ class ErasureMode(models.TextChoices):
     DIRECT = "direct", _("direct erasure of the listed fields")
 
 
+# Support cases (issue 14): what a contact may attach, by default.
+DEFAULT_UPLOAD_TYPES = [
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "text/plain",
+    "text/csv",
+    "application/zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+]
+
+
+def default_upload_types() -> list[str]:
+    return list(DEFAULT_UPLOAD_TYPES)
+
+
+def default_case_contact_fields() -> list[str]:
+    return ["category", "priority"]
+
+
 class PortalSettings(models.Model):
     """The one row of settings staff edit in the admin (pk is always 1).
 
@@ -110,6 +133,49 @@ class PortalSettings(models.Model):
         blank=True,
         validators=[validators.validate_stage_list],
         help_text=_("Quote quote_stage values shown to contacts."),
+    )
+    # --- Support cases and the knowledge base (issue 14)
+    section_cases = models.BooleanField(_("support cases"), default=True)
+    section_help = models.BooleanField(_("knowledge base"), default=True)
+    help_public = models.BooleanField(
+        _("knowledge base open to visitors who are not signed in"), default=False
+    )
+    case_contact_fields = models.JSONField(
+        _("case fields contacts may set"),
+        default=default_case_contact_fields,
+        blank=True,
+        validators=[validators.validate_case_contact_fields],
+        help_text=_("Besides subject and description: category, priority, both or none."),
+    )
+    cases_can_close = models.BooleanField(_("contacts may close their cases"), default=False)
+    cases_can_reopen = models.BooleanField(_("contacts may reopen closed cases"), default=False)
+    upload_max_mib = models.PositiveSmallIntegerField(
+        _("largest attachment (MiB)"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
+    upload_max_files = models.PositiveSmallIntegerField(
+        _("attachments per message"),
+        default=5,
+        validators=[MinValueValidator(0), MaxValueValidator(20)],
+        help_text=_("0 turns attachments off."),
+    )
+    upload_types = models.JSONField(
+        _("file types contacts may attach"),
+        default=default_upload_types,
+        blank=True,
+        validators=[validators.validate_media_types],
+        help_text=_("One media type a line, e.g. application/pdf, image/png."),
+    )
+    cases_per_hour = models.PositiveSmallIntegerField(
+        _("new cases per contact and hour"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+    )
+    comments_per_hour = models.PositiveSmallIntegerField(
+        _("comments per contact and hour"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
     )
     page_size = models.PositiveSmallIntegerField(
         _("page size"),
@@ -345,6 +411,10 @@ class ActivityKind(models.TextChoices):
     PDF_DOWNLOAD = "pdf_download", _("PDF downloaded")
     QUOTE_ACCEPTED = "quote_accepted", _("Quote accepted")
     QUOTE_DECLINED = "quote_declined", _("Quote declined")
+    CASE_CREATED = "case_created", _("Case opened")
+    CASE_COMMENTED = "case_commented", _("Case comment added")
+    CASE_CLOSED = "case_closed", _("Case closed")
+    CASE_REOPENED = "case_reopened", _("Case reopened")
     ACCESS_BLOCKED = "access_blocked", _("Access blocked")
     ACCESS_UNBLOCKED = "access_unblocked", _("Access unblocked")
     PROFILE_UPDATED = "profile_updated", _("Profile updated")

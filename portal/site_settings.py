@@ -23,7 +23,7 @@ from django.utils.decorators import sync_and_async_middleware
 
 from portal.models import PortalSettings
 
-SCHEMA = 3  # 2: contact_recheck_minutes; 3: the profile and personal-data settings (issue 16)
+SCHEMA = 4  # 2: contact_recheck_minutes; 3: profile and personal data (issue 16); 4: cases
 CACHE_KEY = f"portal:settings:v{SCHEMA}"
 CACHE_SECONDS = 300
 
@@ -53,6 +53,18 @@ class SiteSettings:
     profile_editable_fields: tuple[str, ...] = ()
     erasure_mode: str = "case"
     erasure_fields: tuple[str, ...] = ()
+    # Support cases and the knowledge base (issue 14)
+    section_cases: bool = True
+    section_help: bool = True
+    help_public: bool = False
+    case_contact_fields: tuple[str, ...] = ("category", "priority")
+    cases_can_close: bool = False
+    cases_can_reopen: bool = False
+    upload_max_mib: int = 10
+    upload_max_files: int = 5
+    upload_types: tuple[str, ...] = ()
+    cases_per_hour: int = 10
+    comments_per_hour: int = 30
 
     @property
     def sections(self) -> dict[str, bool]:
@@ -60,6 +72,8 @@ class SiteSettings:
             "invoices": self.section_invoices,
             "quotes": self.section_quotes,
             "documents": self.section_documents,
+            "cases": self.section_cases,
+            "help": self.section_help,
         }
 
     @property
@@ -95,6 +109,17 @@ class SiteSettings:
             profile_editable_fields=tuple(row.profile_editable_fields or ()),
             erasure_mode=row.erasure_mode,
             erasure_fields=tuple(row.erasure_fields or ()),
+            section_cases=row.section_cases,
+            section_help=row.section_help,
+            help_public=row.help_public,
+            case_contact_fields=tuple(row.case_contact_fields or ()),
+            cases_can_close=row.cases_can_close,
+            cases_can_reopen=row.cases_can_reopen,
+            upload_max_mib=row.upload_max_mib,
+            upload_max_files=row.upload_max_files,
+            upload_types=tuple(item.strip().lower() for item in row.upload_types or ()),
+            cases_per_hour=row.cases_per_hour,
+            comments_per_hour=row.comments_per_hour,
         )
 
     def as_dict(self) -> dict:

@@ -2,8 +2,18 @@ from django.contrib import admin
 from django.urls import URLPattern, path
 
 from portal import branding, errors, staff_oauth
-from portal.sections import DOCUMENTS, INVOICES, QUOTES, Section
-from portal.views import dashboard, health, invoices, profile, quotes, sections, signin
+from portal.sections import CASES, DOCUMENTS, INVOICES, QUOTES, Section
+from portal.views import (
+    cases,
+    dashboard,
+    health,
+    help,
+    invoices,
+    profile,
+    quotes,
+    sections,
+    signin,
+)
 
 handler400 = errors.bad_request
 handler403 = errors.permission_denied
@@ -69,4 +79,25 @@ urlpatterns = [
     path("profile/personal-data.pdf", profile.personal_data_pdf, name="personal-data-pdf"),
     path("profile/erasure", profile.erasure, name="profile-erasure"),
     path("profile/activity.json", profile.activity_json, name="profile-activity"),
+    # Support cases (issue 14); `new/` before the section's `<id>/`.
+    path("cases/new/", cases.case_new, name="case-new"),
+    *section_urls(CASES),
+    path("cases/<str:case_id>/comment", cases.case_comment, name="case-comment"),
+    path("cases/<str:case_id>/close", cases.case_close, name="case-close"),
+    path("cases/<str:case_id>/reopen", cases.case_reopen, name="case-reopen"),
+    path(
+        "cases/<str:case_id>/attachments/<str:note_id>",
+        cases.case_attachment,
+        name="case-attachment",
+    ),
+    # The knowledge base (issue 14).
+    path("help/", help.help_index, name="help"),
+    path("help/suggest", help.help_suggest, name="help-suggest"),
+    path("help/articles/<str:article_id>/", help.help_article, name="help-article"),
+    path(
+        "help/articles/<str:article_id>/attachments/<str:note_id>",
+        help.help_attachment,
+        name="help-attachment",
+    ),
+    path("help/<str:category_id>/", help.help_category, name="help-category"),
 ]

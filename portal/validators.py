@@ -138,3 +138,27 @@ def validate_erasure_fields(value: object) -> None:
     from crm_gateway import ERASABLE_CONTACT_FIELDS
 
     _validate_names(value, ERASABLE_CONTACT_FIELDS, _("a personal field the portal erases"))
+
+
+# --- Support cases (issue 14) -------------------------------------------------------------
+MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
+CASE_CONTACT_FIELDS = ("category", "priority")
+
+
+def validate_media_types(value: object) -> None:
+    """A list of bare media types (`application/pdf`); no wildcards, no parameters."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_("Enter a list of file types."), code="invalid_types")
+    if len(value) > MAX_STAGES:
+        raise ValidationError(_("At most 50 file types."), code="too_many_types")
+    for item in value:
+        if not MEDIA_TYPE.match(item.strip().lower()):
+            raise ValidationError(
+                _("%(type)s is not a file type like application/pdf.") % {"type": item[:80]},
+                code="invalid_type",
+            )
+
+
+def validate_case_contact_fields(value: object) -> None:
+    if not isinstance(value, list) or not set(value) <= set(CASE_CONTACT_FIELDS):
+        raise ValidationError(_("Choose among category and priority."), code="invalid_fields")

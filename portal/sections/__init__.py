@@ -5,11 +5,22 @@ one to the generic views, and the access matrix (tests/security) derives its cel
 the same declarations.
 """
 
+from portal.sections.cases import CASES
 from portal.sections.declaration import Column, Row, Section, Texts
 from portal.sections.documents import DOCUMENTS
 from portal.sections.invoices import INVOICES
 from portal.sections.quotes import QUOTES
 
-SECTIONS: tuple[Section, ...] = (INVOICES, QUOTES, DOCUMENTS)
+SECTIONS: tuple[Section, ...] = (INVOICES, QUOTES, DOCUMENTS, CASES)
 
-__all__ = ["DOCUMENTS", "INVOICES", "QUOTES", "SECTIONS", "Column", "Row", "Section", "Texts"]
+__all__ = [
+    "CASES",
+    "DOCUMENTS",
+    "INVOICES",
+    "QUOTES",
+    "SECTIONS",
+    "Column",
+    "Row",
+    "Section",
+    "Texts",
+]

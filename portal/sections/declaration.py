@@ -120,6 +120,7 @@ class Section:
     rows_of: RowsExtra | None = None  # rows that need more than the record (file info)
     detail_extra: DetailExtra | None = None  # more of the detail page's context
     detail_context: Mapping[str, Any] = field(default_factory=dict)
+    list_actions: str = ""  # a template beside the list's heading (a "new" button)
 
     def __post_init__(self) -> None:
         for column in self.columns:

@@ -73,6 +73,7 @@ async def record_list(request: HttpRequest, section: Section) -> HttpResponse:
         "paging": paging,
         "truncated": page.truncated,
         "statuses": section.spec.statuses,
+        "blank_status_label": section.spec.blank_status_label,
         "periods": PERIODS,
         "page_links": page_links(query, section.spec, path, paging),
         "list_path": path,
