@@ -17,6 +17,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
+import httpx2 as httpx
 import pytest
 
 from crm_emulator.demo_data import LARGE_DOCUMENT
@@ -46,6 +47,15 @@ class World:
     ids: dict[str, dict[str, str]]
     # (invoice id, note id) pairs for /invoices/<id>/attachments/<note>.
     attachments: dict[str, tuple[str, str]]
+    # (case id, note id) pairs for /cases/<id>/attachments/<note>, the same kinds.
+    case_files: dict[str, tuple[str, str]]
+    # Knowledge-base articles: own and colleague are published (everyone's), foreign is
+    # one staff did not publish; missing, malformed. Not anybody's records.
+    articles: dict[str, str]
+    # Categories: own and colleague published, foreign not; and (article, note) pairs of
+    # an article's attachment: own, foreign = a published article with another's note.
+    categories: dict[str, str]
+    article_files: dict[str, tuple[str, str]]
 
     def secret_ids(self, *people: str) -> set[str]:
         """Ids that exist and belong to the given people's records ('own', 'colleague',
@@ -53,6 +63,7 @@ class World:
         found = {self.ids[model][kind] for model in self.ids for kind in people}
         for kind in people:
             found.update(self.attachments[kind])
+            found.update(self.case_files[kind])
         return found
 
 
@@ -194,7 +205,126 @@ def world(emulator: EmulatorServer) -> World:
         "own+foreign-note": (note_a["parent_id"], note_b["id"]),
         "foreign+own-note": (note_b["parent_id"], note_a["id"]),
     }
-    return World(person(a), person(colleague), person(b), person(blocked), ids, attachments)
+    case_ids, case_files = _cases(api, token, a["primary_account_id"], b["primary_account_id"])
+    ids["aCase"] = case_ids
+    articles, categories, article_files = _knowledge(api, token)
+    return World(
+        person(a),
+        person(colleague),
+        person(b),
+        person(blocked),
+        ids,
+        attachments,
+        case_files,
+        articles,
+        categories,
+        article_files,
+    )
+
+
+def _cases(api: str, token: str, account_a: str, account_b: str):
+    """Cases are the account's: A's own, a second case of A's account (what the colleague
+    reaches too), and B's; each with a portal note that has a file, where there is one."""
+    for account in (account_a, account_a, account_b):
+        _case_with_file(api, token, account)
+    cases = _records(api, token, "/data/aCase", ["account_id"])
+    notes = [
+        n
+        for n in _records(
+            api, token, "/data/Note", ["parent_type", "parent_id", "portal_flag", "filename"]
+        )
+        if n.get("parent_type") == "Cases"
+        and n.get("portal_flag") in (True, 1, "1")
+        and n.get("filename")
+    ]
+    with_file = {n["parent_id"]: n["id"] for n in notes}
+    a_cases = sorted(
+        (c["id"] for c in cases if c.get("account_id") == account_a),
+        key=lambda i: i not in with_file,
+    )
+    b_cases = sorted(
+        (c["id"] for c in cases if c.get("account_id") == account_b),
+        key=lambda i: i not in with_file,
+    )
+    assert len(a_cases) >= 2 and b_cases and a_cases[0] in with_file and b_cases[0] in with_file
+    ids = {"own": a_cases[0], "colleague": a_cases[1], "foreign": b_cases[0],
+           "missing": str(uuid.uuid4()), "malformed": MALFORMED_ID}  # fmt: skip
+    own = (a_cases[0], with_file[a_cases[0]])
+    foreign = (b_cases[0], with_file[b_cases[0]])
+    files = {
+        "own": own,
+        "colleague": own,
+        "foreign": foreign,
+        "missing": (str(uuid.uuid4()), str(uuid.uuid4())),
+        "malformed": (MALFORMED_ID, MALFORMED_ID),
+        "own+foreign-note": (own[0], foreign[1]),
+        "foreign+own-note": (foreign[0], own[1]),
+    }
+    return ids, files
+
+
+def _case_with_file(api: str, token: str, account_id: str) -> None:
+    """One more case of the account with a portal note that has a file (staff writes it,
+    as the CRM's users would): the demo accounts have few cases."""
+    headers = {"Authorization": f"Bearer {token}"}
+    data = {"name": "Matrix case", "account_id": account_id, "status": "Active - New"}
+    case = httpx.post(f"{api}/data/aCase", json={"data": data}, headers=headers, timeout=10)
+    upload = httpx.post(
+        f"{api}/files/upload",
+        content=b"matrix bytes",
+        headers={**headers, "Content-Type": "text/plain", "X-OneCRM-Filename": "matrix.txt"},
+        timeout=10,
+    )
+    note = {"name": "Report", "filename": upload.json()["id"], "parent_type": "Cases",
+            "parent_id": case.json()["id"], "portal_flag": True}  # fmt: skip
+    httpx.post(
+        f"{api}/data/Note", json={"data": note}, headers=headers, timeout=10
+    ).raise_for_status()
+
+
+def _knowledge(api: str, token: str):
+    from crm_emulator.demo_support import UNPUBLISHED_ARTICLE_SLUG
+
+    articles = _records(api, token, "/data/KBArticle", ["slug", "portal_active", "category_id"])
+    categories = {
+        c["id"]: c for c in _records(api, token, "/data/KBCategory", ["parent_id", "portal_active"])
+    }
+
+    def reachable(category_id: str) -> bool:
+        category = categories.get(category_id)
+        while category is not None and category.get("portal_active") in (True, 1, "1"):
+            if not category.get("parent_id"):
+                return True
+            category = categories.get(category["parent_id"])
+        return False
+
+    published = [
+        a["id"]
+        for a in articles
+        if a.get("portal_active") in (True, 1, "1") and reachable(a["category_id"])
+    ]
+    hidden = next(a["id"] for a in articles if a.get("slug") == UNPUBLISHED_ARTICLE_SLUG)
+    shown = [c for c in categories if reachable(c)]
+    not_shown = [c for c in categories if not reachable(c)]
+    files = [
+        n
+        for n in _records(api, token, "/data/Note", ["parent_type", "parent_id", "filename"])
+        if n.get("parent_type") == "KBArticles"
+        and n.get("filename")
+        and n["parent_id"] in published
+    ]
+    other_article = next(a for a in published if a != files[0]["parent_id"])
+    missing = (str(uuid.uuid4()), str(uuid.uuid4()))
+    return (
+        {"own": published[0], "colleague": published[1], "foreign": hidden,
+         "missing": str(uuid.uuid4()), "malformed": MALFORMED_ID},
+        {"own": shown[0], "colleague": shown[1], "foreign": not_shown[0],
+         "missing": str(uuid.uuid4()), "malformed": MALFORMED_ID},
+        {"own": (files[0]["parent_id"], files[0]["id"]),
+         "colleague": (files[1]["parent_id"], files[1]["id"]),
+         "foreign": (other_article, files[0]["id"]), "missing": missing,
+         "malformed": (MALFORMED_ID, MALFORMED_ID)},
+    )  # fmt: skip
 
 
 async def sign_in_via_crm(client, crm: EmulatorServer, email: str) -> None:

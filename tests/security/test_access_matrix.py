@@ -77,6 +77,45 @@ profile-email       -                   login      400      400        400    lo
 profile-erasure     -                   login      200      200        200    login    login
 personal-data-pdf   -                   login      pdf      pdf        pdf    login    login
 profile-activity    -                   login      200      200        200    login    login
+case-attachment     own                 login      file     file       404    login    login
+case-attachment     colleague           login      file     file       404    login    login
+case-attachment     foreign             login      404      404        file   login    login
+case-attachment     missing             login      404      404        404    login    login
+case-attachment     malformed           login      404      404        404    login    login
+case-attachment     own+foreign-note    login      404      404        404    login    login
+case-attachment     foreign+own-note    login      404      404        404    login    login
+case-comment        own                 login      400      400        404    login    login
+case-comment        colleague           login      400      400        404    login    login
+case-comment        foreign             login      404      404        400    login    login
+case-comment        missing             login      404      404        404    login    login
+case-comment        malformed           login      404      404        404    login    login
+case-close          own                 login      403      403        404    login    login
+case-close          colleague           login      403      403        404    login    login
+case-close          foreign             login      404      404        403    login    login
+case-close          missing             login      404      404        404    login    login
+case-close          malformed           login      404      404        404    login    login
+case-reopen         own                 login      403      403        404    login    login
+case-reopen         colleague           login      403      403        404    login    login
+case-reopen         foreign             login      404      404        403    login    login
+case-reopen         missing             login      404      404        404    login    login
+case-reopen         malformed           login      404      404        404    login    login
+case-new            -                   login      200      200        200    login    login
+help                -                   login      200      200        200    login    login
+help-article        own                 login      200      200        200    login    login
+help-article        colleague           login      200      200        200    login    login
+help-article        foreign             login      404      404        404    login    login
+help-article        missing             login      404      404        404    login    login
+help-article        malformed           login      404      404        404    login    login
+help-category       own                 login      200      200        200    login    login
+help-category       colleague           login      200      200        200    login    login
+help-category       foreign             login      404      404        404    login    login
+help-category       missing             login      404      404        404    login    login
+help-category       malformed           login      404      404        404    login    login
+help-attachment     own                 login      file     file       file   login    login
+help-attachment     colleague           login      file     file       file   login    login
+help-attachment     foreign             login      404      404        404    login    login
+help-attachment     missing             login      404      404        404    login    login
+help-attachment     malformed           login      404      404        404    login    login
 """
 
 
@@ -158,6 +197,17 @@ ROUTES = {
     "profile-erasure": Route("POST", _path("profile-erasure")),
     "personal-data-pdf": Route("GET", _path("personal-data-pdf")),
     "profile-activity": Route("GET", _path("profile-activity")),
+    # Support cases' named extras (issue 14); the list and the case page are derived.
+    "case-attachment": Route("GET", _path("case-attachment", "id", "note"), "CaseNote"),
+    "case-comment": Route("POST", _path("case-comment", "id"), "aCase"),
+    "case-close": Route("POST", _path("case-close", "id"), "aCase"),
+    "case-reopen": Route("POST", _path("case-reopen", "id"), "aCase"),
+    "case-new": Route("GET", _path("case-new")),
+    # The knowledge base: signed-in contacts only by default, published articles only.
+    "help": Route("GET", _path("help")),
+    "help-article": Route("GET", _path("help-article", "id"), "KBArticle"),
+    "help-category": Route("GET", _path("help-category", "id"), "KBCategory"),
+    "help-attachment": Route("GET", _path("help-attachment", "id", "note"), "KBFile"),
 }
 
 
@@ -186,6 +236,16 @@ def url_for(world: World, route: str, kind: str) -> str:
     if spec.model == "Note":
         invoice_id, note_id = world.attachments[kind]
         return spec.path.format(id=invoice_id, note=note_id)
+    if spec.model == "CaseNote":
+        case_id, note_id = world.case_files[kind]
+        return spec.path.format(id=case_id, note=note_id)
+    if spec.model == "KBArticle":
+        return spec.path.format(id=world.articles[kind])
+    if spec.model == "KBCategory":
+        return spec.path.format(id=world.categories[kind])
+    if spec.model == "KBFile":
+        article_id, note_id = world.article_files[kind]
+        return spec.path.format(id=article_id, note=note_id)
     if spec.model:
         return spec.path.format(id=world.ids[spec.model][kind])
     return spec.path
@@ -260,7 +320,7 @@ STAFF_CHECKING_CALLS = (
     "GET /data/Document/{id}/accounts",
     "GET /data/Document/{id}/contacts",
 )
-CHECKING_READ = re.compile(r"^/data/(Invoice|Quote|Document|Note)/[^/]+$")
+CHECKING_READ = re.compile(r"^/data/(Invoice|Quote|Document|Note|aCase)/[^/]+$")
 CHECKING_LINK = re.compile(r"^/data/Document/[^/]+/(accounts|contacts)$")
 
 
@@ -343,7 +403,7 @@ async def test_access_matrix(matrix_mode, actor, crm, world, django_user_model):
         log = crm_log(crm)
         hidden = world.secret_ids(*[k for k in NOT_THEIRS[actor] if k != "missing"])
         hidden |= {world.ids[model]["missing"] for model in world.ids}
-        hidden |= set(world.attachments["missing"])
+        hidden |= set(world.attachments["missing"]) | set(world.case_files["missing"])
         assert forbidden_staff_calls(log, hidden, matrix_mode) == []
         writes = [e for e in log if e["method"] not in {"GET", "HEAD"}]
         assert [e for e in writes if e["path"].startswith("/data/")] == []
