@@ -12,7 +12,9 @@ docs/architecture.md ("The road to the CRM").
   `exchange_user_authorization_code` and `user_me` (staff with their CRM user).
 """
 
-from crm_gateway.allowlist import (  # the contact's own profile (issue 16)
+from crm_gateway.allowlist import (  # cases (issue 14), the contact's own profile (issue 16)
+    CASE_CLOSE_STATUS,
+    CASE_REOPEN_STATUS,
     DEFAULT_ALLOWLIST,
     ERASABLE_CONTACT_FIELDS,
     PHONE_CHARACTERS,
@@ -59,6 +61,7 @@ from crm_gateway.errors import (
     Unauthorized,
 )
 from crm_gateway.gateway import ContactGateway, exchange_authorization_code, me
+from crm_gateway.knowledge import KnowledgeBase
 from crm_gateway.models import (
     Account,
     Case,
@@ -80,16 +83,19 @@ from crm_gateway.models import (
     Record,
     Tally,
     Version,
+    field_choices,
     to_date,
     to_decimal,
 )
 from crm_gateway.query import PAGE_LIMIT, DateFilter, DateOperator, Filter, ListQuery
 from crm_gateway.responses import stream_response
-from crm_gateway.scope import CheckedRecord, ContactScope
+from crm_gateway.scope import CheckedRecord, ContactScope, check_record_id, is_published
 from crm_gateway.staff import StaffGateway, exchange_user_authorization_code, user_me
 from crm_gateway.streaming import CrmStream, safe_media_type
 
 __all__ = [
+    "CASE_CLOSE_STATUS",
+    "CASE_REOPEN_STATUS",
     "DEFAULT_ALLOWLIST",
     "ERASABLE_CONTACT_FIELDS",
     "PAGE_LIMIT",
@@ -135,6 +141,7 @@ __all__ = [
     "Invoice",
     "KBArticle",
     "KBCategory",
+    "KnowledgeBase",
     "ListQuery",
     "Locale",
     "Me",
@@ -157,10 +164,13 @@ __all__ = [
     "TokenSet",
     "Unauthorized",
     "Version",
+    "check_record_id",
     "close_http_client",
     "exchange_authorization_code",
     "exchange_user_authorization_code",
+    "field_choices",
     "forget_cached_tokens",
+    "is_published",
     "me",
     "portal_token_credential",
     "safe_media_type",

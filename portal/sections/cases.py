@@ -22,9 +22,15 @@ from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from crm_gateway import ContactGateway, errors
-from crm_gateway.models import Case, FieldChoice, Note, field_choices
-from crm_gateway.scope import CheckedRecord
+from crm_gateway import (
+    Case,
+    CheckedRecord,
+    ContactGateway,
+    CrmError,
+    FieldChoice,
+    Note,
+    field_choices,
+)
 from portal.listing import ListSpec, SortKey, StatusPlan
 from portal.sections import cells
 from portal.sections.declaration import Column, Section, Texts, fields
@@ -82,7 +88,7 @@ async def case_choices(gateway: ContactGateway) -> CaseChoices:
         return cached
     try:
         meta = await gateway.case_choices()
-    except errors.CrmError as exc:
+    except CrmError as exc:
         logger.warning("case choices unavailable from the CRM: %s", type(exc).__name__)
         return CaseChoices()
     choices = CaseChoices(

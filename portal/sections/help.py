@@ -19,8 +19,7 @@ import nh3
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from crm_gateway.models import KBArticle, KBCategory
-from crm_gateway.scope import RECORD_ID
+from crm_gateway import KBArticle, KBCategory, NotFound, check_record_id
 
 ALLOWED_TAGS = frozenset(
     {
@@ -53,10 +52,11 @@ def _article_link(href: str) -> str | None:
         return None
     query = parse_qs(parts.query)
     record = (query.get("record") or [""])[0]
-    if (query.get("module") or [""])[0] not in {
-        "KBArticles",
-        "KBArticle",
-    } or not RECORD_ID.fullmatch(record):
+    if (query.get("module") or [""])[0] not in {"KBArticles", "KBArticle"}:
+        return None
+    try:
+        check_record_id(record)
+    except NotFound:
         return None
     try:
         return reverse("help-article", args=[record])

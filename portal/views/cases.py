@@ -21,11 +21,16 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm_gateway import ContactGateway, errors
-from crm_gateway.allowlist import CASE_CLOSE_STATUS, CASE_REOPEN_STATUS
-from crm_gateway.models import Case
-from crm_gateway.responses import stream_response
-from crm_gateway.scope import CheckedRecord
+from crm_gateway import (
+    CASE_CLOSE_STATUS,
+    CASE_REOPEN_STATUS,
+    Case,
+    CheckedRecord,
+    ContactGateway,
+    CrmError,
+    NotFound,
+    stream_response,
+)
 from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway
 from portal.errors import render_error
@@ -66,7 +71,7 @@ async def _attach_all(
     for name, upload_id in uploaded:
         try:
             await gateway.add_case_note(case, name=name, description="", upload_id=upload_id)
-        except errors.CrmError as exc:
+        except CrmError as exc:
             logger.warning("could not attach an upload to a case: %s", type(exc).__name__)
             missing.append(name)
     return missing
@@ -137,7 +142,7 @@ async def case_new(request: HttpRequest) -> HttpResponse:
             description=form.cleaned_data["description"],
             fields=form.crm_fields(),
         )
-    except errors.CrmError as exc:
+    except CrmError as exc:
         await case_forms.release(contact_id, "case", token)
         logger.warning("a new case could not be created: %s", type(exc).__name__)
         problem = _("We could not send your case just now; nothing was saved. Please try again.")
@@ -200,7 +205,7 @@ async def case_comment(request: HttpRequest, case_id: str) -> HttpResponse:
         uploaded = await _upload_all(gateway, files)
         body = form.cleaned_data["body"]
         await gateway.add_case_note(checked, name=body.splitlines()[0][:80], description=body)
-    except errors.CrmError as exc:
+    except CrmError as exc:
         await case_forms.release(contact_id, "comment", token)
         logger.warning("a case comment could not be added: %s", type(exc).__name__)
         problem = _("We could not send your message just now; nothing was saved. Please try again.")
@@ -264,7 +269,7 @@ async def case_attachment(request: HttpRequest, case_id: str, note_id: str) -> H
     gateway = contact_gateway(request)
     note = await gateway.case_note(case, note_id)
     if not note.record.filename:
-        raise errors.NotFound("a note without a file")
+        raise NotFound("a note without a file")
     response = await stream_response(
         gateway.download(note), filename=note.record.filename, disposition="attachment"
     )

@@ -25,10 +25,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from crm_gateway import errors
-from crm_gateway.knowledge import KnowledgeBase
-from crm_gateway.query import PAGE_LIMIT
-from crm_gateway.responses import stream_response
+from crm_gateway import PAGE_LIMIT, KnowledgeBase, NotFound, Page, stream_response
 from portal.rendering import render_page
 from portal.sections.help import Tree, safe_article_html, visible_articles
 from portal.signin.session import contact_required
@@ -50,7 +47,7 @@ def help_page(view: Any) -> Any:
     async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         site = await aget_portal_settings()
         if not site.section_help:
-            raise errors.NotFound("the knowledge base is off")
+            raise NotFound("the knowledge base is off")
         if site.help_public:
             return await view(request, *args, **kwargs)
         return await signed_in(request, *args, **kwargs)
@@ -89,7 +86,7 @@ async def help_category(request: HttpRequest, category_id: str) -> HttpResponse:
     tree = Tree.of(categories)
     category = tree.categories.get(category_id)
     if category is None:
-        raise errors.NotFound("not a published category")
+        raise NotFound("not a published category")
     context = {
         "page_title": category.name or _("Category"),
         "category": category,
@@ -113,7 +110,7 @@ async def help_article(request: HttpRequest, article_id: str) -> HttpResponse:
     )
     tree = Tree.of(categories)
     if article.category_id not in tree.categories:
-        raise errors.NotFound("an article in a category that is not published")
+        raise NotFound("an article in a category that is not published")
     context = {
         "page_title": article.name or _("Article"),
         "article": article,
@@ -126,8 +123,6 @@ async def help_article(request: HttpRequest, article_id: str) -> HttpResponse:
 
 
 async def _no_articles() -> Any:
-    from crm_gateway.models import Page
-
     return Page([], 0, 0, 1)
 
 

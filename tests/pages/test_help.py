@@ -15,7 +15,6 @@ from crm_emulator.demo_support import (
     HOSTILE_ARTICLE_SLUG,
     UNPUBLISHED_ARTICLE_SLUG,
 )
-from crm_gateway import NotFound
 from portal.models import PortalSettings
 from portal.sections.help import safe_article_html
 from portal.site_settings import forget_portal_settings
@@ -70,36 +69,6 @@ def test_only_published_articles_and_categories(contact_client, crm_pages):
     index = contact_client.get("/help/")
     assert index.status_code == 200 and b"Staff only" not in index.content
     assert b"Getting started" in index.content
-
-
-async def test_the_portal_checks_every_record_even_when_the_crm_ignores_the_filter(settings):
-    """A CRM that sends unpublished records although asked for published ones (the
-    emulator never does: a mock transport plays that CRM): the portal drops them."""
-    import httpx2 as httpx
-
-    from crm_gateway.client import use_transport
-    from crm_gateway.knowledge import KnowledgeBase
-
-    settings.ONECRM_API_URL = "http://crm.invalid/api.php"
-    settings.ONECRM_BASIC_USERNAME = "portal"
-    settings.ONECRM_BASIC_PASSWORD = "portal-password"
-    records = [
-        {"id": "a1", "name": "Published", "portal_active": "1", "category_id": "c1"},
-        {"id": "a2", "name": "Not published", "portal_active": "0", "category_id": "c1"},
-        {"id": "a3", "name": "No flag", "category_id": "c1"},
-    ]
-
-    def crm(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/data/KBArticle"):
-            assert request.url.params.get("filters[portal_active]") == "1"
-            return httpx.Response(200, json={"records": records, "total_results": 3})
-        return httpx.Response(200, json={"record": records[1]})
-
-    with use_transport(httpx.MockTransport(crm)):
-        page = await KnowledgeBase().articles()
-        assert [a.id for a in page.records] == ["a1"] and page.total == 1
-        with pytest.raises(NotFound):
-            await KnowledgeBase().article("a2")
 
 
 def test_search_and_non_ascii(contact_client, crm_pages):
