@@ -46,6 +46,11 @@ def _nav_items(request: HttpRequest, sections: dict[str, bool]) -> list[dict]:
             items.append(
                 {"key": section.key, "label": label, "url": url, "current": path.startswith(url)}
             )
+    if sections.get("help"):  # the knowledge base: not a contact's records, not a Section
+        url = reverse("help")
+        items.append(
+            {"key": "help", "label": _("Help"), "url": url, "current": path.startswith(url)}
+        )
     profile = reverse("profile")
     items.append(
         {
@@ -55,11 +60,6 @@ def _nav_items(request: HttpRequest, sections: dict[str, bool]) -> list[dict]:
             "current": path.startswith(profile),
         }
     )
-    if sections.get("help"):  # the knowledge base: not a contact's records, not a Section
-        url = reverse("help")
-        items.append(
-            {"key": "help", "label": _("Help"), "url": url, "current": path.startswith(url)}
-        )
     return items
 
 
