@@ -42,11 +42,11 @@ def test_url_names_and_paths_stay_as_they_are(route, path):
 
 
 def test_each_section_declares_its_urls_and_templates():
-    assert [s.key for s in SECTIONS] == ["invoices", "quotes", "documents"]
+    assert [s.key for s in SECTIONS] == ["invoices", "quotes", "documents", "cases"]
     for section in SECTIONS:
         assert section.list_url() == f"/{section.key}/"
         assert section.template == f"portal/{section.key}/detail.html"
-        assert bool(section.pdf) != section.download  # a printed PDF or a file, not both
+        assert not (section.pdf and section.download)  # a printed PDF or a file, not both
 
 
 def invoice(**data) -> Invoice:
