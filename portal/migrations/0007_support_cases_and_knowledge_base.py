@@ -9,7 +9,7 @@ import portal.validators
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0005_contact_recheck_minutes"),
+        ("portal", "0006_profile_and_personal_data"),
     ]
 
     operations = [
