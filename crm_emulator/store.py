@@ -106,12 +106,25 @@ def derive(model: str, record: dict) -> dict:
     return record
 
 
+# Numbers the CRM gives a new record itself (a case created through the API has a number,
+# as in 1CRM's own UI), one more than the highest so far.
+AUTO_NUMBERS = {"aCase": "case_number"}
+
+
+def _next_number(model: str, field: str) -> int:
+    numbers = [str(r.get(field) or "") for r in _all().get(model, {}).values()]
+    return max((int(n) for n in numbers if n.isdigit()), default=0) + 1
+
+
 def create(model: str, data: dict[str, Any], record_id: str | None = None) -> dict:
     record = derive(model, {k: v for k, v in data.items() if k != "id"})
     record["id"] = record_id or new_id()
     record.setdefault("date_entered", now_text())
     record["date_modified"] = now_text()
     with _lock, transaction.atomic(using="emulator"):
+        number_field = AUTO_NUMBERS.get(model)
+        if number_field and record.get(number_field) in (None, ""):
+            record[number_field] = _next_number(model, number_field)
         Record.objects.create(model=model, record_id=record["id"], data=record)
         _all()[model] = {**_all().get(model, {}), record["id"]: record}
     return copy.deepcopy(record)

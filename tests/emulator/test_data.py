@@ -238,6 +238,10 @@ def test_create_get_update_delete(api: Api, demo):
     record = api.ok("GET", f"/data/aCase/{created['id']}", token)["record"]
     assert record["name"] == "Broken drill" and record["account_id"] == account["id"]
     assert record["date_entered"]
+    # The CRM numbers a new case itself, after every case it has.
+    cases = api.ok("GET", "/data/aCase", token, params={"fields[]": "case_number", "limit": "200"})
+    numbers = [int(c["case_number"]) for c in cases["records"] if c["id"] != created["id"]]
+    assert int(record["case_number"]) > max(numbers)
     assert api.ok(
         "PATCH",
         f"/data/aCase/{created['id']}",
