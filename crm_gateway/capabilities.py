@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,8 @@ from django.core.cache import cache
 from crm_gateway import errors
 from crm_gateway.credentials import staff_credential
 from crm_gateway.models import ModelFields
-from crm_gateway.query import check_name
+from crm_gateway.query import MULTI_SEPARATOR, check_name
+from crm_gateway.replies import records_of
 from crm_gateway.rest import api_path, call_json
 
 CAPABILITY_TTL = 3600  # seconds: an administrator's change is seen within the hour
@@ -82,6 +84,48 @@ async def model_filters(model: str) -> frozenset[str] | None:
             known = {"answered": True, "filters": filters}
         await remember(name, known)
     return frozenset(known["filters"]) if known["answered"] else None
+
+
+async def _count(model: str, name: str, value: str) -> int:
+    path = api_path("data", model)
+    params = [("fields[]", "id"), (f"filters[{name}]", value), ("limit", "1")]
+    reply = await call_json("GET", path, credential=staff_credential(), params=params)
+    return records_of(reply, path)[1]
+
+
+async def joined_values_work(model: str, name: str, values: Sequence[str]) -> bool | None:
+    """Whether the CRM reads `filters[name]=a^,^b` as "any of a, b" (the reference does
+    not say; a CRM may take the value literally and match nothing).
+
+    Asked once per CRM, filter and TTL: the count for one value `v` against the count
+    for `v^,^v` (limit 1, staff credential: only the totals are read, no record is kept).
+    None when no record has any of `values`, so nothing can be learned (and the answer
+    to "any of these" is empty whichever way the CRM reads it).
+    """
+    check_name(model, "model name")
+    check_name(name, "filter name")
+    known = await recall(f"joined-values:{model}:{name}")
+    if known is None:
+        for value in values:
+            try:
+                alone = await _count(model, name, value)
+                if not alone:
+                    continue
+                joined = await _count(model, name, MULTI_SEPARATOR.join((value, value)))
+            except NOT_HERE:
+                alone, joined = 1, 0  # refused: do not rely on it
+            known = joined == alone
+            await remember(f"joined-values:{model}:{name}", known)
+            break
+        else:
+            return None
+    if not known:
+        note_fallback(
+            f"several values: {model}.{name}",
+            "the CRM takes a^,^b literally: the portal reads the list in pages of 200 "
+            "and filters it itself",
+        )
+    return bool(known)
 
 
 def note_fallback(name: str, reason: str) -> None:

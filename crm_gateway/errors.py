@@ -107,6 +107,11 @@ class BadReply(CrmError):
     """The body is not the JSON it should be (HTML error page, wrong shape...)."""
 
 
+class NoWayHere(CrmError):
+    """Every way the gateway knows to read something was refused ("not here") by this
+    CRM: not a missing record (never a 404 page), something to enable in the CRM."""
+
+
 # --- The CRM answered with an error status.
 class CrmStatusError(CrmError):
     pass

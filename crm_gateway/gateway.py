@@ -18,6 +18,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +40,14 @@ from crm_gateway.allowlist import (
     TALLY,
     Allowlist,
 )
+from crm_gateway.capabilities import (
+    NOT_HERE,
+    joined_values_work,
+    model_filters,
+    note_fallback,
+    recall,
+    remember,
+)
 from crm_gateway.credentials import (
     Credential,
     TokenSet,
@@ -48,6 +57,7 @@ from crm_gateway.credentials import (
 from crm_gateway.models import (
     Case,
     Contact,
+    Document,
     FileInfo,
     Me,
     ModelFields,
@@ -57,7 +67,8 @@ from crm_gateway.models import (
     Record,
     Tally,
 )
-from crm_gateway.query import PAGE_LIMIT, Filter, ListQuery, check_name
+from crm_gateway.query import MULTI_SEPARATOR, PAGE_LIMIT, Filter, ListQuery, check_name
+from crm_gateway.replies import records_of
 from crm_gateway.rest import api_path, call_json, open_stream, upload_json
 from crm_gateway.scope import (
     SCOPE_RULES,
@@ -72,17 +83,30 @@ from crm_gateway.streaming import CrmStream
 logger = logging.getLogger("crm_gateway")
 
 DATA_ACCESS_MODES = ("contact_token", "portal_auth", "staff")
+# Filtering in the portal reads at most this many records (50 calls of 200): beyond it
+# the list would be slow for everyone, and a warning says why it is incomplete.
+LOCAL_FILTER_LIMIT = 10_000
 
 
-def records_of(reply: dict[str, Any], path: str) -> tuple[list[dict[str, Any]], int]:
-    """The records and the CRM's total of a list reply, or BadReply."""
-    records = reply.get("records")
-    if not isinstance(records, list) or not all(isinstance(item, dict) for item in records):
-        raise errors.BadReply("a list reply without records", method="GET", path=path)
-    total = reply.get("total_results", len(records))
-    if isinstance(total, bool) or not isinstance(total, int | str) or not str(total).isdigit():
-        raise errors.BadReply("a list reply without a valid total", method="GET", path=path)
-    return records, int(total)
+def several_values(query: ListQuery) -> list[Filter]:
+    """The filters that give one name several values (one value is sent as it is)."""
+    return [
+        item
+        for item in query.filters
+        if isinstance(item, Filter) and not isinstance(item.value, str) and len(item.value) > 1
+    ]
+
+
+def _matches(data: dict[str, Any], wanted: dict[str, set[str]]) -> bool:
+    """Whether a record has one of the wanted values in each field (case-insensitively,
+    as the CRM compares; a stored multi-select matches on any of its parts)."""
+    for name, values in wanted.items():
+        stored = data.get(name)
+        text = "" if stored is None else str(stored)
+        parts = text.split(MULTI_SEPARATOR) if MULTI_SEPARATOR in text else [text]
+        if not any(part.strip("^").casefold() in values for part in parts):
+            return False
+    return True
 
 
 @functools.lru_cache(maxsize=64)
@@ -193,19 +217,88 @@ class ContactGateway:
         query: ListQuery,
         *,
         linked: bool = False,
+        owner: Filter | None = None,
     ) -> Page[CheckedRecord[Any]]:
+        """`owner`: a filter the gateway itself adds after the scope (documents listed
+        through the CRM's owner filter rather than a link)."""
         model = cls.MODEL
         scoped = self._scoped_query(model, query)
         if scoped is None:
             return Page([], 0, query.offset, query.limit)
+        if owner is not None:
+            scoped = scoped.with_filters((owner,))
+        several = several_values(scoped)
+        if several:
+            probes = [await joined_values_work(model, item.name, item.value) for item in several]
+            if None in probes:  # no record at all has any of one filter's values
+                return Page([], 0, query.offset, query.limit)
+            if not all(probes):
+                return await self._list_filtered_here(cls, path, scoped, several, linked=linked)
+        raw, total = await self._fetch(path, scoped)
+        return self._page(cls, raw, total, query, linked=linked)
+
+    async def _fetch(self, path: str, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
         reply = await call_json(
             "GET",
             path,
             credential=self._data_credential(),
-            params=scoped.params(),
+            params=query.params(),
             accept_language=self.scope.accept_language,
         )
-        raw, total = records_of(reply, path)
+        return records_of(reply, path)
+
+    async def _list_filtered_here(
+        self,
+        cls: type[Any],
+        path: str,
+        scoped: ListQuery,
+        several: list[Filter],
+        *,
+        linked: bool,
+    ) -> Page[CheckedRecord[Any]]:
+        """The fallback for a CRM that takes `a^,^b` literally: the same query without
+        the several-values filters, read in pages of 200 in the CRM's own order, and
+        those filters applied here, so totals and paging count only what matches."""
+        wanted = {item.name: {str(v).casefold() for v in item.value} for item in several}
+        remote = replace(
+            scoped,
+            fields=tuple(dict.fromkeys((*scoped.fields, *wanted))),
+            filters=tuple(item for item in scoped.filters if item not in several),
+            offset=0,
+            limit=PAGE_LIMIT,
+        )
+        matching: list[dict[str, Any]] = []
+        while True:
+            raw, total = await self._fetch(path, remote)
+            matching.extend(data for data in raw if _matches(data, wanted))
+            read = remote.offset + len(raw)
+            if not raw or read >= total:
+                break
+            if read >= LOCAL_FILTER_LIMIT:
+                logger.warning(
+                    "filtering %s here stopped after %d records (contact %s): the list is "
+                    "incomplete; a CRM that reads a^,^b as 'any of' avoids this",
+                    path,
+                    read,
+                    self.scope.contact_id,
+                )
+                break
+            remote = replace(remote, offset=read)
+        page = self._page(cls, matching, len(matching), scoped, linked=linked)
+        start = scoped.offset
+        records = page.records[start : start + scoped.limit]
+        return Page(records, page.total, scoped.offset, scoped.limit, page.total, len(records))
+
+    def _page(
+        self,
+        cls: type[Any],
+        raw: list[dict[str, Any]],
+        total: int,
+        query: ListQuery,
+        *,
+        linked: bool,
+    ) -> Page[CheckedRecord[Any]]:
+        model = cls.MODEL
         if model == "Document":
             checked = [self._check(cls, data, linked=linked) for data in raw]
             kept = [record for record in checked if record is not None]
@@ -233,12 +326,71 @@ class ContactGateway:
         if not self.allowlist.rule(cls.MODEL).listable:
             raise errors.NotAllowed(f"the portal does not list {cls.MODEL} records")
         if cls.MODEL == "Document":
-            # Documents hang off accounts and contacts by join links: list the contact's own.
-            owner = ("Account", self.scope.account_id) if self.scope.account_id else None
-            owner = owner or ("Contact", self.scope.contact_id)
-            path = api_path("data", owner[0], owner[1], "documents")
-            return await self._list(cls, path, query, linked=True)
+            return await self._list_documents(cls, query)
         return await self._list(cls, api_path("data", cls.MODEL), query)
+
+    async def _document_ways(self) -> list[tuple[str, str, Filter | None]]:
+        """The ways to list the contact's documents, best first: (name, path, filter).
+
+        Documents hang off accounts and contacts by join links. A CRM may refuse the
+        contact's token those links; then a `/data/Document` filter `/meta/fields` lists
+        (`account_id`, `contact_id`), which a CRM that files documents by relationship
+        answers with the linked ones; then the contact's own link.
+        """
+        account, contact = self.scope.account_id, self.scope.contact_id
+        ways: list[tuple[str, str, Filter | None]] = []
+        offered = await model_filters("Document") or frozenset()
+        if account:
+            ways.append(("account link", api_path("data", "Account", account, "documents"), None))
+            if "account_id" in offered:
+                ways.append(
+                    ("account filter", api_path("data", "Document"), Filter("account_id", account))
+                )
+        else:
+            ways.append(("contact link", api_path("data", "Contact", contact, "documents"), None))
+            if "contact_id" in offered:
+                ways.append(
+                    ("contact filter", api_path("data", "Document"), Filter("contact_id", contact))
+                )
+        if account:
+            ways.append(("contact link", api_path("data", "Contact", contact, "documents"), None))
+        return ways
+
+    async def _list_documents[T: Record](
+        self, cls: type[T], query: ListQuery
+    ) -> Page[CheckedRecord[T]]:
+        """The first way this CRM answers for this credential (what was refused is
+        remembered, so later pages go straight to the way that works)."""
+        kind = self._data_credential().kind
+        refused: list[str] = list(await recall(f"documents-refused:{kind}") or [])
+        last: errors.CrmError | None = None
+        for name, path, owner in await self._document_ways():
+            if name in refused:
+                continue
+            try:
+                # Records from the link, or from the CRM's own owner filter, are the CRM's
+                # statement that they are linked to the contact's account or contact.
+                page = await self._list(cls, path, query, linked=True, owner=owner)
+            except NOT_HERE as exc:
+                last = exc
+                if isinstance(exc, errors.BadRequest):
+                    continue  # perhaps this query, not the way: not remembered
+                refused.append(name)
+                await remember(f"documents-refused:{kind}", refused)
+                continue
+            if refused:
+                note_fallback(
+                    f"documents ({kind} credential)",
+                    f"the CRM refused {', '.join(refused)}: documents are read by {name}",
+                )
+            return page
+        if isinstance(last, errors.BadRequest):
+            raise last
+        raise errors.NoWayHere(
+            f"this CRM refuses every way to list a contact's documents ({', '.join(refused)})",
+            method="GET",
+            path=last.path if last else "",
+        )
 
     async def related[T: Record](
         self,
@@ -290,21 +442,41 @@ class ContactGateway:
         return checked
 
     async def _document_is_linked(self, document_id: str) -> bool:
-        """Whether the CRM links the document to the contact's account or the contact."""
+        """Whether the CRM links the document to the contact's account or the contact:
+        by the document's own links, else (a CRM that refuses the contact's token links)
+        by finding it among the contact's documents, listed the way that works."""
         owners = [("accounts", self.scope.account_id), ("contacts", self.scope.contact_id)]
-        for link, owner_id in owners:
-            if owner_id is None:
-                continue
-            path = api_path("data", "Document", document_id, link)
-            reply = await call_json(
-                "GET",
-                path,
-                credential=self._data_credential(),
-                params=[("fields[]", "id"), ("limit", str(PAGE_LIMIT))],
+        try:
+            for link, owner_id in owners:
+                if owner_id is None:
+                    continue
+                path = api_path("data", "Document", document_id, link)
+                reply = await call_json(
+                    "GET",
+                    path,
+                    credential=self._data_credential(),
+                    params=[("fields[]", "id"), ("limit", str(PAGE_LIMIT))],
+                )
+                raw, _ = records_of(reply, path)
+                if any(item.get("id") == owner_id for item in raw):
+                    return True
+            return False
+        except (errors.Forbidden, errors.NotFound):
+            note_fallback(
+                f"document ownership ({self._data_credential().kind} credential)",
+                "the CRM refused the document's own links: a document is looked up "
+                "among the contact's documents",
             )
-            raw, _ = records_of(reply, path)
-            if any(item.get("id") == owner_id for item in raw):
+        offset = 0
+        while offset < LOCAL_FILTER_LIMIT:
+            page = await self._list_documents(
+                Document, ListQuery(fields=("id",), offset=offset, limit=PAGE_LIMIT)
+            )
+            if any(record.id == document_id for record in page.records):
                 return True
+            offset += PAGE_LIMIT
+            if not page.crm_count or offset >= page.crm_total:
+                return False
         return False
 
     def _require_checked(self, record: CheckedRecord[Any]) -> None:

@@ -27,9 +27,10 @@ from crm_gateway.credentials import (
     TokenSet,
     staff_credential,
 )
-from crm_gateway.gateway import me, records_of
+from crm_gateway.gateway import me
 from crm_gateway.models import Account, Contact, Currency, Locale, Me, ModelFields, Version
 from crm_gateway.query import Filter, ListQuery, check_name
+from crm_gateway.replies import records_of
 from crm_gateway.rest import api_path, call_json
 from crm_gateway.scope import check_record_id
 

@@ -65,3 +65,29 @@ def test_what_was_learned_expires(crm, monkeypatch):
     cache.clear()
     async_to_sync(capabilities.model_filters)("Note")
     assert meta_calls(crm, "Note") == 2
+
+
+def list_calls(server, model: str) -> int:
+    log = server.control("GET", "requests").json()["requests"]
+    return sum(1 for entry in log if entry["path"] == f"/data/{model}")
+
+
+@pytest.mark.django_db
+def test_joined_values_are_probed_once_per_crm(crm, strict_crm, settings):
+    stages = ("Pending", "Shipped")
+    settings.ONECRM_API_URL = crm.api_url
+    assert async_to_sync(capabilities.joined_values_work)("Invoice", "shipping_stage", stages)
+    assert capabilities.fallbacks_in_use() == {}
+    settings.ONECRM_API_URL = strict_crm.api_url
+    strict_crm.control("POST", "switches", json={"vocabulary": "demo"})
+    assert not async_to_sync(capabilities.joined_values_work)("Invoice", "shipping_stage", stages)
+    assert not async_to_sync(capabilities.joined_values_work)("Invoice", "shipping_stage", stages)
+    assert list_calls(strict_crm, "Invoice") == 2  # `v` and `v^,^v`, once
+    assert "several values: Invoice.shipping_stage" in capabilities.fallbacks_in_use()
+
+
+@pytest.mark.django_db
+def test_values_no_record_has_teach_nothing(crm):
+    works = async_to_sync(capabilities.joined_values_work)
+    assert works("Invoice", "shipping_stage", ("No such stage", "Nor this")) is None
+    assert works("Invoice", "shipping_stage", ("Pending",)) is True  # asked again

@@ -85,6 +85,11 @@ def _records(api_url: str, token: str, model: str, fields: list[str], **filters:
 
 @pytest.fixture(scope="session")
 def demo(emulator: EmulatorServer) -> Demo:
+    return demo_of(emulator)
+
+
+def demo_of(emulator: EmulatorServer) -> Demo:
+    """The demo people and records of one server (read with the staff credential)."""
     api = emulator.api_url
     token = staff_token(api)
     accounts = {a["id"]: a["name"] for a in _records(api, token, "Account", ["name"])}
