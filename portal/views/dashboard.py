@@ -23,11 +23,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from crm_gateway import PAGE_LIMIT, Document, Filter, Invoice, Quote, errors
+from crm_gateway import PAGE_LIMIT, Document, Filter, Invoice, Quote
 from crm_gateway import ListQuery as CrmListQuery
 from portal.crm_data import contact_gateway, page_locale
 from portal.formatting import CrmLocale
 from portal.listing import ListQuery
+from portal.parts import part_failed
 from portal.rendering import render_page
 from portal.sections import DOCUMENTS, INVOICES, QUOTES
 from portal.sections.documents import DocumentRow
@@ -129,15 +130,11 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
         page_locale(),
     ]
     invoices, quotes, documents, locale = await asyncio.gather(*calls, return_exceptions=True)
-    boxes = [invoices, quotes, documents]
-    failures = [box for box in boxes if isinstance(box, BaseException)]
-    for failure in failures:
-        # Signing in again, or a bug, is for the whole page (middleware / 500 page).
-        if not isinstance(failure, errors.CrmError) or isinstance(
-            failure, errors.ReauthenticationRequired
-        ):
-            raise failure
-    if failures and len(failures) == sum(box is not None for box in boxes):
+    boxes = {"invoices": invoices, "quotes": quotes, "documents": documents}
+    # Signing in again, or a bug, is raised for the whole page (middleware / 500 page).
+    failed = {name: part_failed(box, name) for name, box in boxes.items()}
+    failures = [boxes[name] for name, box_failed in failed.items() if box_failed]
+    if failures and len(failures) == sum(box is not None for box in boxes.values()):
         raise failures[0]  # nothing to show at all: the friendly CRM-unavailable page
     invoices_url = reverse(INVOICES.key)
     context = {
@@ -145,11 +142,7 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
         "invoices": invoices,
         "quotes": quotes,
         "documents": documents,
-        "failed": {
-            "invoices": isinstance(invoices, BaseException),
-            "quotes": isinstance(quotes, BaseException),
-            "documents": isinstance(documents, BaseException),
-        },
+        "failed": failed,
         "overdue_url": ListQuery(status="overdue").url(invoices_url, INVOICES.spec),
         "open_url": ListQuery(status="open").url(invoices_url, INVOICES.spec),
         "awaiting_url": ListQuery(status="awaiting").url(reverse(QUOTES.key), QUOTES.spec),

@@ -36,6 +36,7 @@ from portal.listing import (
     parse_list_query,
 )
 from portal.models import ActivityKind
+from portal.parts import part_failed
 from portal.rendering import render_page
 from portal.sections import Section
 from portal.sections.access import checked_record, section_settings
@@ -121,18 +122,27 @@ async def render_record(
         gateway.tally(checked) if section.tally else _nothing(),
         detail_extra(gateway, checked, site) if detail_extra else _no_extra(),
         page_locale(),
+        return_exceptions=True,
     )
+    # The record itself was read: a part that failed is marked, the page still answers.
+    tally_failed = part_failed(tally, "items")
+    more_failed = part_failed(more, "related records")
+    if isinstance(locale, BaseException):
+        raise locale  # page_locale answers a default itself; anything else is a bug
     record = checked.record
     row = section.row(record, today())
     context = {
         "section": section,
         "record": record,
         "row": row,
-        "tally": tally,
+        "tally": None if tally_failed else tally,
+        "tally_failed": tally_failed,
+        "more_failed": more_failed,
+        "retry_url": request.get_full_path(),
         "currency": getattr(record, "currency_id", None),
         "crm_locale": locale,
         "pdf_url": section.record_url(record.id, "pdf") if section.pdf else "",
-        **more,
+        **({} if more_failed else more),
     }
     title = section.texts.record_title
     context["page_title"] = (

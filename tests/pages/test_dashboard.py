@@ -71,14 +71,28 @@ def test_dashboard_calls_run_concurrently_and_are_counted(contact_client, crm_pa
     assert elapsed < 1.0, "three 400 ms calls in parallel, not one after the other"
 
 
-def test_one_failing_box_shows_its_own_retry(contact_client, crm_pages):
-    crm_pages.control("POST", "faults", json={"path": "^/data/Quote$", "kind": "status",
+def box(html: str, key: str) -> str:
+    match = re.search(rf'<section id="box-{key}".*?</section>', html, re.S)
+    assert match, f"the dashboard has its {key} box"
+    return match.group(0)
+
+
+@pytest.mark.parametrize("failing", ["invoices", "quotes", "documents"])
+def test_one_failing_box_leaves_the_others_rendered(contact_client, crm_pages, failing):
+    paths = {"invoices": "^/data/Invoice$", "quotes": "^/data/Quote$",
+             "documents": "/documents$"}  # fmt: skip
+    healthy = contact_client.get("/").content.decode()
+    crm_pages.control("POST", "faults", json={"path": paths[failing], "kind": "status",
                                               "status": 500})  # fmt: skip
     response = contact_client.get("/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "This part could not be loaded just now." in html
-    assert "Outstanding balance" in html and "Try again" in html
+    failed = box(html, failing)
+    assert "card--failed" in failed and "This part could not be loaded just now." in failed
+    # The retry: a plain link without JavaScript, and htmx reloads only this box.
+    assert 'href="/"' in failed and f'hx-get="/" hx-select="#box-{failing}"' in failed
+    for other in set(paths) - {failing}:
+        assert box(html, other) == box(healthy, other), f"the {other} box is as before"
 
 
 @pytest.mark.parametrize("url", ["/", "/invoices/", "/quotes/", "/documents/"])

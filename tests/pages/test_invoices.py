@@ -96,6 +96,7 @@ def test_status_filters(contact_client, crm_pages, demo, status):
 
     expected = {r["id"] for r in invoices if matches(r)}
     assert expected, f"the demo data has {status} invoices"
+    contact_client.get("/invoices/")  # warms the tokens and what the gateway learned
     with counted_calls() as log:
         response = contact_client.get(f"/invoices/?status={status}")
     assert response.status_code == 200
@@ -277,3 +278,16 @@ async def test_pdf_inline_and_download(async_contact_client, crm_pages, demo):
     download = await async_contact_client.get(f"/invoices/{invoice_id}/pdf?download=1")
     assert download["Content-Disposition"].startswith("attachment")
     assert (await streamed(download)).startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("path", "box"), [("^/tally/Invoice/", "box-items"), ("/payments$", "box-more")]
+)
+def test_a_failing_part_of_the_detail_page_is_its_box(contact_client, crm_pages, demo, path, box):
+    crm_pages.control("POST", "faults", json={"path": path, "kind": "status", "status": 500})
+    response = contact_client.get(f"/invoices/{demo.own['Invoice']}/")
+    assert response.status_code == 200  # the invoice itself was read
+    html = response.content.decode()
+    assert f'<section id="{box}" class="' in html and "Try again" in html
+    assert 'id="facts-title"' in html  # the rest renders
+    assert b"Traceback" not in response.content
