@@ -226,11 +226,34 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return bytes(body)
 
 
-async def _send(call: _Call) -> httpx.Response:
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_json_capped(response: httpx.Response) -> bytes:
+    """The body, decoded (so a compressed bomb is capped too), or _TooLarge."""
+    cap = settings.ONECRM_MAX_JSON_BYTES
+    declared = response.headers.get("Content-Length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > cap:
+        raise _TooLarge(f"{declared} bytes announced")
+    try:
+        body = bytearray(response.content)  # already read (mock transports)
+    except httpx.ResponseNotRead:
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > cap:
+                break
+    if len(body) > cap:
+        raise _TooLarge(f"more than {cap} bytes")
+    return bytes(body)
+
+
+async def _send(call: _Call) -> tuple[httpx.Response, bytes]:
     """Send with deadline, retries and one re-authentication; return a 200 response.
 
-    For a streaming call the returned response's body is not read yet: the caller
-    must close it.
+    With the body of a JSON call (read, capped); for a streaming call the returned
+    response's body is not read yet (b""): the caller must close it.
     """
     method = call.method.upper()
     budget = settings.ONECRM_DEADLINE
@@ -307,9 +330,19 @@ async def _send(call: _Call) -> httpx.Response:
             async with asyncio.timeout(remaining):
                 response = await client.send(request, stream=True)
                 status = response.status_code
-                if status != 200 or not call.stream:
-                    # Small JSON replies are read inside the deadline.
-                    body = await (_read_capped(response) if status != 200 else response.aread())
+                if status != 200:
+                    body = await _read_capped(response)
+                elif not call.stream:
+                    # JSON replies are read inside the deadline, and only up to the cap.
+                    body = await _read_json_capped(response)
+        except _TooLarge as exc:
+            await response.aclose()  # type: ignore[union-attr]
+            failure = errors.BadReply(
+                f"the CRM's reply is larger than ONECRM_MAX_JSON_BYTES ({exc})",
+                method=method,
+                path=call.path,
+                status=200,
+            )
         except (TimeoutError, httpx.TimeoutException) as exc:
             if response is not None:
                 await response.aclose()
@@ -355,7 +388,7 @@ async def _send(call: _Call) -> httpx.Response:
         )
         if response is not None and failure is None:
             if status == 200:
-                return response
+                return response, body
             await response.aclose()
             failure = error_from_response(response, body, method, call.path, call.secrets)
             if (
@@ -383,16 +416,18 @@ async def _send(call: _Call) -> httpx.Response:
         await asyncio.sleep(retry_delay)
 
 
-def _decode_json(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+def _decode_json(response: httpx.Response, body: bytes, method: str, path: str) -> dict[str, Any]:
     try:
         # orjson: several times faster than the json module on a CRM list's records
-        # (docs/performance.md); the CRM's JSON is UTF-8. Its errors are ValueErrors.
-        payload = orjson.loads(response.content)
-    except ValueError:
+        # (docs/performance.md); the CRM's JSON is UTF-8. Its errors are ValueErrors,
+        # JSON nested deeper than it recurses (1,024) among them.
+        payload = orjson.loads(body)
+    except (ValueError, RecursionError) as exc:
         # The media type says what came instead (an HTML page: a wrong ONECRM_API_URL).
         kind = response.headers.get("Content-Type", "no content type").split(";")[0][:60]
+        what = "nested too deep" if isinstance(exc, RecursionError) else f"got {kind}"
         raise errors.BadReply(
-            f"the CRM's reply is not JSON (got {kind})", method=method, path=path, status=200
+            f"the CRM's reply is not JSON ({what})", method=method, path=path, status=200
         ) from None
     if not isinstance(payload, dict):
         raise errors.BadReply(
@@ -416,8 +451,8 @@ async def call_json(
     call = _Call(
         method, path, credential, params, json, form, accept_language, None, False, deadline
     )
-    response = await _send(call)
-    return _decode_json(response, method.upper(), path)
+    response, body = await _send(call)
+    return _decode_json(response, body, method.upper(), path)
 
 
 async def upload_json(
@@ -447,7 +482,7 @@ async def open_stream(
     from crm_gateway.streaming import CrmStream
 
     call = _Call(method, path, credential, params, None, None, accept_language, None, True)
-    response = await _send(call)
+    response, _ = await _send(call)
     stream = CrmStream(response, method=method.upper(), path=path)
     try:
         yield stream

@@ -177,7 +177,14 @@ def response_for_crm_error(request: HttpRequest, error: Exception) -> HttpRespon
         return render_crm_unavailable(request, status=503)
     if isinstance(error, crm_errors.CrmError):
         # Bad replies, 5xx, 401 on the portal's own credential: the CRM side is broken.
-        logger.error("CRM error shown as unavailable: %s", type(error).__name__)
+        # Which call, and what was wrong with it: what an operator needs to act.
+        logger.error(
+            "CRM error shown as unavailable: %s %s %s: %s",
+            type(error).__name__,
+            error.method or "-",
+            error.path or "-",
+            error.detail or "-",
+        )
         return render_crm_unavailable(request, status=502, retry_after=None)
     return None
 

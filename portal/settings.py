@@ -128,6 +128,10 @@ ONECRM_METHOD_OVERRIDE = env_bool("ONECRM_METHOD_OVERRIDE")
 ONECRM_TIMEOUT = env_float("ONECRM_TIMEOUT", 10)
 ONECRM_CONNECT_TIMEOUT = env_float("ONECRM_CONNECT_TIMEOUT", 3)
 ONECRM_DEADLINE = env_float("ONECRM_DEADLINE", 20)
+# The largest JSON reply the portal reads (a page of 200 records is far below 1 MiB).
+ONECRM_MAX_JSON_BYTES = env_int("ONECRM_MAX_JSON_BYTES", 8 * 1024 * 1024)
+if ONECRM_MAX_JSON_BYTES < 1024:
+    refuse_to_start("ONECRM_MAX_JSON_BYTES must be at least 1024 (bytes).")
 ONECRM_MAX_CONNECTIONS = env_int("ONECRM_MAX_CONNECTIONS", 100)
 # Downloads and PDFs hold a pooled CRM connection while the visitor reads them: at most
 # this many at once per contact (counted in the shared cache), each for at most this long.
