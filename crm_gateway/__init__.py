@@ -25,6 +25,7 @@ from crm_gateway.allowlist import (  # cases (issue 14), the contact's own profi
     Allowlist,
 )
 from crm_gateway.calllog import CallLog, CallRecord
+from crm_gateway.capabilities import fallbacks_in_use, survey
 from crm_gateway.client import close_http_client
 from crm_gateway.credentials import (
     BasicCredential,
@@ -168,6 +169,7 @@ __all__ = [
     "close_http_client",
     "exchange_authorization_code",
     "exchange_user_authorization_code",
+    "fallbacks_in_use",
     "field_choices",
     "forget_cached_tokens",
     "is_published",
@@ -176,6 +178,7 @@ __all__ = [
     "safe_media_type",
     "staff_credential",
     "stream_response",
+    "survey",
     "to_date",
     "to_decimal",
     "user_me",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -136,3 +136,41 @@ def note_fallback(name: str, reason: str) -> None:
 def fallbacks_in_use() -> dict[str, str]:
     """The fallbacks this process took, by name, with the reason (for staff tools)."""
     return dict(_fallbacks)
+
+
+# Credential kinds documents are listed with (crm_gateway.credentials).
+_DOCUMENT_READERS = ("contact", "portal", "staff")
+_JOINED = {
+    True: "a^,^b is read as 'any of a, b'",
+    False: "a^,^b is taken literally: the portal reads the list and filters it itself",
+    None: "not known yet: no record has these values",
+}
+
+
+async def survey(values: Mapping[tuple[str, str], Sequence[str]]) -> list[tuple[str, str]]:
+    """What this CRM offers of what the portal relies on without the reference saying
+    so, as (what, finding) lines for Test connection and `portal_check`. Asking notes
+    the fallbacks the answers lead to (`fallbacks_in_use`).
+
+    `values`: for each (model, filter) the portal gives several values, the values it
+    sends (the stages staff let contacts see).
+    """
+    found: list[tuple[str, str]] = []
+    try:
+        for model in ("Invoice", "Quote", "Document"):
+            filters = await model_filters(model)
+            text = ", ".join(sorted(filters)) if filters is not None else "not said"
+            found.append((f"{model} list filters", text or "none"))
+        for (model, name), sent in values.items():
+            if len(sent) > 1:
+                works = await joined_values_work(model, name, sent)
+                found.append((f"several values for {model}.{name}", _JOINED[works]))
+    except errors.CrmError as error:
+        found.append(("could not ask further", f"{type(error).__name__} {error.path}"))
+    for kind in _DOCUMENT_READERS:
+        refused = await recall(f"documents-refused:{kind}")
+        if refused:
+            found.append(
+                (f"documents with the {kind} credential", f"refused: {', '.join(refused)}")
+            )
+    return found

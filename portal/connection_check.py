@@ -42,8 +42,11 @@ from crm_gateway import (
     StaffGateway,
     TlsFailed,
     Unauthorized,
+    fallbacks_in_use,
+    survey,
 )
 from crm_gateway import ConnectTimeout as CrmConnectTimeout
+from portal.site_settings import aget_portal_settings
 
 
 class ConnectionProblem(Exception):
@@ -77,6 +80,9 @@ class ConnectionReport:
     round_trip_ms: float | None = None
     locale: dict[str, str] = field(default_factory=dict)
     steps: list[CheckStep] = field(default_factory=list)
+    # What the CRM offers of what the reference does not state, and the fallbacks taken.
+    capabilities: list[tuple[str, str]] = field(default_factory=list)
+    fallbacks: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -296,6 +302,14 @@ async def run_connection_check() -> ConnectionReport:
     except ConnectionProblem as problem:
         report.reason, report.message = problem.reason, problem.message
         return report
+    site = await aget_portal_settings()
+    report.capabilities = await survey(
+        {
+            ("Invoice", "shipping_stage"): site.invoice_stages,
+            ("Quote", "quote_stage"): site.quote_stages,
+        }
+    )
+    report.fallbacks = fallbacks_in_use()
     report.ok = True
     report.message = (
         f"Connected to 1CRM {report.crm_version} ({', '.join(report.products) or 'no products'})"
@@ -321,6 +335,12 @@ def format_report(report: ConnectionReport) -> str:
                 "Locale: "
                 + ", ".join(f"{key} {value}" for key, value in report.locale.items() if value)
             )
+        for what, finding in report.capabilities:
+            lines.append(f"Capability: {what}: {finding}")
+        for name, reason in report.fallbacks.items():
+            lines.append(f"Fallback in use: {name}: {reason}")
+        if not report.fallbacks:
+            lines.append("Fallbacks in use: none")
         lines.append("Result: OK")
     else:
         lines.append(f"Result: FAILED ({report.reason}) {report.message}")

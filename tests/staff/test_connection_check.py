@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.emulator_server import free_port
+from tests.pages.conftest import demo_of, sign_in
 from tests.staff.conftest import SETTINGS_URL, assert_used, crm_calls
 
 pytestmark = pytest.mark.django_db
@@ -219,3 +220,46 @@ def test_a_url_without_a_scheme_is_not_configured(admin_client, settings):
     settings.ONECRM_API_URL = "crm.example.com/1crm/api.php"
     report, _page = run_check(admin_client)
     assert report.reason == "not_configured", report.message
+
+
+def strict_with_demo_stages(strict_crm):
+    # The stage settings name the demo's keys (speaking the CRM's vocabulary is another
+    # part of issue 13): with them, the strict CRM's literal filters are what is found.
+    strict_crm.control("POST", "switches", json={"vocabulary": "demo"})
+
+
+def test_test_connection_names_the_capabilities_and_fallbacks(admin_client, strict_crm, client):
+    strict_with_demo_stages(strict_crm)
+    sign_in(client, strict_crm.api_url, demo_of(strict_crm).main)
+    assert client.get("/documents/").status_code == 200  # a contact lists documents
+    report, page = run_check(admin_client)
+    assert report.ok, report.message
+    found = dict(report.capabilities)
+    assert "account_id" in found["Document list filters"]
+    assert "taken literally" in found["several values for Invoice.shipping_stage"]
+    assert "refused: account link" in found["documents with the portal credential"]
+    assert set(report.fallbacks) == {
+        "several values: Invoice.shipping_stage",
+        "several values: Quote.quote_stage",
+        "documents (portal credential)",
+    }
+    assert "Fallbacks in use" in page and "several values: Invoice.shipping_stage" in page
+    assert "documents are read by account filter" in page
+
+
+def test_portal_check_lists_the_fallbacks_on_the_strict_profile(strict_crm):
+    strict_with_demo_stages(strict_crm)
+    out = StringIO()
+    call_command("portal_check", stdout=out)
+    text = out.getvalue()
+    assert "Result: OK" in text
+    assert "Fallback in use: several values: Invoice.shipping_stage" in text
+    assert "Capability: several values for Quote.quote_stage: a^,^b is taken literally" in text
+
+
+def test_portal_check_on_a_crm_that_reads_joined_values(crm):
+    out = StringIO()
+    call_command("portal_check", stdout=out)
+    text = out.getvalue()
+    assert "Capability: several values for Invoice.shipping_stage: a^,^b is read as" in text
+    assert "Fallbacks in use: none" in text
