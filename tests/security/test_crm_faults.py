@@ -68,6 +68,10 @@ DOWNLOADS = {"invoice pdf", "quote pdf", "document download", "invoice attachmen
 # inert attachment: never rendered on our origin.
 WRONG_BODY = {"html", "malformed", "wrong_shape"}
 
+# The fault is on a part of the page (the items, from the tally), not on its record: the
+# page answers 200, that part shows its own error with a retry (issue 13).
+PARTS = {"invoice tally", "quote"}
+
 TOKEN_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.|Bearer\s+\S{12,}|demo-portal-secret")
 
 
@@ -124,7 +128,13 @@ def test_every_page_shows_the_friendly_error_within_the_deadline(faulty, crm, wo
                 assert "sandbox" in response["Content-Security-Policy"]
                 continue
             pytest.fail(f"{page} with {kind}: a {response['Content-Type']} stream, not an error")
-        assert_friendly(response, expected)
+        if page in PARTS:
+            assert response.status_code == 200, (page, kind, response.status_code)
+            body = response.content.decode()
+            assert '<section id="box-items" class="lines card--failed"' in body, (page, kind)
+            assert "Traceback" not in body and "injected_fault" not in body
+        else:
+            assert_friendly(response, expected)
         assert elapsed < DEADLINE + SLACK, f"{page} with {kind}: {elapsed:.1f}s"
     crm.control("DELETE", "faults")
     leaked = [r.getMessage() for r in caplog.records if TOKEN_LIKE.search(r.getMessage())]
