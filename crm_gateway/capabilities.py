@@ -13,9 +13,10 @@ Each fallback the gateway takes is noted (`note_fallback`), so Test connection a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -93,25 +94,33 @@ async def _count(model: str, name: str, value: str) -> int:
     return records_of(reply, path)[1]
 
 
-async def joined_values_work(model: str, name: str, values: Sequence[str]) -> bool | None:
+async def joined_values_work(
+    model: str,
+    name: str,
+    values: Sequence[str],
+    count: Callable[[str], Awaitable[int]] | None = None,
+) -> bool | None:
     """Whether the CRM reads `filters[name]=a^,^b` as "any of a, b" (the reference does
     not say; a CRM may take the value literally and match nothing).
 
     Asked once per CRM, filter and TTL: the count for one value `v` against the count
-    for `v^,^v` (limit 1, staff credential: only the totals are read, no record is kept).
-    None when no record has any of `values`, so nothing can be learned (and the answer
-    to "any of these" is empty whichever way the CRM reads it).
+    for `v^,^v` (limit 1: only the totals are read). `count` makes that call: a contact's
+    page counts within the contact's scope, with its credential; staff tools (the
+    default) with the staff credential. None when no record counted has any of
+    `values`, so nothing can be learned (and the answer to "any of these" is then empty
+    whichever way the CRM reads it).
     """
+    count = count or functools.partial(_count, model, name)
     check_name(model, "model name")
     check_name(name, "filter name")
     known = await recall(f"joined-values:{model}:{name}")
     if known is None:
         for value in values:
             try:
-                alone = await _count(model, name, value)
+                alone = await count(value)
                 if not alone:
                     continue
-                joined = await _count(model, name, MULTI_SEPARATOR.join((value, value)))
+                joined = await count(MULTI_SEPARATOR.join((value, value)))
             except NOT_HERE:
                 alone, joined = 1, 0  # refused: do not rely on it
             known = joined == alone

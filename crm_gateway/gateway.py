@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -229,13 +229,37 @@ class ContactGateway:
             scoped = scoped.with_filters((owner,))
         several = several_values(scoped)
         if several:
-            probes = [await joined_values_work(model, item.name, item.value) for item in several]
+            probes = [
+                await joined_values_work(
+                    model, item.name, item.value, self._counter(path, scoped, several, item)
+                )
+                for item in several
+            ]
             if None in probes:  # no record at all has any of one filter's values
                 return Page([], 0, query.offset, query.limit)
             if not all(probes):
                 return await self._list_filtered_here(cls, path, scoped, several, linked=linked)
         raw, total = await self._fetch(path, scoped)
         return self._page(cls, raw, total, query, linked=linked)
+
+    def _counter(
+        self, path: str, scoped: ListQuery, several: list[Filter], item: Filter
+    ) -> Callable[[str], Awaitable[int]]:
+        """How many of the contact's records have `item.name` = a value (limit 1, with the
+        contact's scope and credential, like every list call)."""
+        others = tuple(other for other in scoped.filters if other not in several)
+
+        async def count(value: str) -> int:
+            query = replace(
+                scoped,
+                fields=("id",),
+                filters=(Filter(item.name, value), *others),
+                offset=0,
+                limit=1,
+            )
+            return (await self._fetch(path, query))[1]
+
+        return count
 
     async def _fetch(self, path: str, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
         reply = await call_json(
@@ -329,32 +353,24 @@ class ContactGateway:
             return await self._list_documents(cls, query)
         return await self._list(cls, api_path("data", cls.MODEL), query)
 
-    async def _document_ways(self) -> list[tuple[str, str, Filter | None]]:
+    def _document_ways(self) -> list[tuple[str, str, Filter | None]]:
         """The ways to list the contact's documents, best first: (name, path, filter).
 
         Documents hang off accounts and contacts by join links. A CRM may refuse the
         contact's token those links; then a `/data/Document` filter `/meta/fields` lists
-        (`account_id`, `contact_id`), which a CRM that files documents by relationship
-        answers with the linked ones; then the contact's own link.
+        (`account_id`, `contact_id`; asked only then), which a CRM that files documents by
+        relationship answers with the linked ones; then the contact's own link.
         """
         account, contact = self.scope.account_id, self.scope.contact_id
-        ways: list[tuple[str, str, Filter | None]] = []
-        offered = await model_filters("Document") or frozenset()
-        if account:
-            ways.append(("account link", api_path("data", "Account", account, "documents"), None))
-            if "account_id" in offered:
-                ways.append(
-                    ("account filter", api_path("data", "Document"), Filter("account_id", account))
-                )
-        else:
-            ways.append(("contact link", api_path("data", "Contact", contact, "documents"), None))
-            if "contact_id" in offered:
-                ways.append(
-                    ("contact filter", api_path("data", "Document"), Filter("contact_id", contact))
-                )
-        if account:
-            ways.append(("contact link", api_path("data", "Contact", contact, "documents"), None))
-        return ways
+        documents = api_path("data", "Document")
+        contact_link = ("contact link", api_path("data", "Contact", contact, "documents"), None)
+        if not account:
+            return [contact_link, ("contact filter", documents, Filter("contact_id", contact))]
+        return [
+            ("account link", api_path("data", "Account", account, "documents"), None),
+            ("account filter", documents, Filter("account_id", account)),
+            contact_link,
+        ]
 
     async def _list_documents[T: Record](
         self, cls: type[T], query: ListQuery
@@ -364,9 +380,11 @@ class ContactGateway:
         kind = self._data_credential().kind
         refused: list[str] = list(await recall(f"documents-refused:{kind}") or [])
         last: errors.CrmError | None = None
-        for name, path, owner in await self._document_ways():
+        for name, path, owner in self._document_ways():
             if name in refused:
                 continue
+            if owner is not None and owner.name not in (await model_filters("Document") or ()):
+                continue  # the CRM does not offer this filter
             try:
                 # Records from the link, or from the CRM's own owner filter, are the CRM's
                 # statement that they are linked to the contact's account or contact.
