@@ -465,8 +465,8 @@ async def upload_json(
     """A POST whose raw body is streamed from `content()` (`/files/upload`): never held
     whole in memory, never retried for a fault (only resent once after a 401)."""
     call = _Call("POST", path, credential, None, None, None, None, headers, False, content=content)
-    response = await _send(call)
-    return _decode_json(response, "POST", path)
+    response, body = await _send(call)
+    return _decode_json(response, body, "POST", path)
 
 
 @contextlib.asynccontextmanager
