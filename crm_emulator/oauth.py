@@ -30,6 +30,8 @@ from urllib.parse import urlencode, urlsplit
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.request import QueryDict
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from crm_emulator import auth, control, store
 from crm_emulator.errors import ApiError, OAuthError
@@ -61,7 +63,7 @@ def _with_params(uri: str, params: dict[str, str]) -> str:
 # --- authorize ---------------------------------------------------------------------------
 
 PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{{font-family:sans-serif;max-width:24rem;margin:3rem auto}}label{{display:block;
 margin-top:1rem}}input{{width:100%;padding:.4rem}}button{{margin-top:1rem;padding:.5rem 1rem}}
@@ -70,9 +72,9 @@ margin-top:1rem}}input{{width:100%;padding:.4rem}}button{{margin-top:1rem;paddin
 <form method="post">{hidden}
 <label for="login">{login_label}</label>
 <input id="login" name="login" autocomplete="username" required value="{login}">
-<label for="password">Password</label>
+<label for="password">{password_label}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button></form></body></html>"""
+<button type="submit">{submit_label}</button></form></body></html>"""
 
 ERROR_PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>Sign-in error</title></head><body><h1>Sign-in error</h1><p>{message}</p></body></html>"""
@@ -93,6 +95,32 @@ def _error_page(message: str, status: int = 400) -> HttpResponse:
         ERROR_PAGE.format(message=escape(message)),
         status=status,
         content_type="text/html; charset=utf-8",
+    )
+
+
+def _sign_in_page(
+    realm: str, client: ApiClient, params: dict[str, str], login: str, *, wrong: bool
+) -> str:
+    contact = realm == "contact"
+    error = ""
+    if wrong:
+        message = _("Wrong e-mail or password.") if contact else _("Wrong user name or password.")
+        error = f'<p class="error" role="alert">{escape(message)}</p>'
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{escape(value)}">'
+        for name, value in params.items()
+        if value
+    )
+    return PAGE.format(
+        lang=translation.get_language() or "en",
+        title=escape(_("Customer sign in") if contact else _("Sign in")),
+        client=escape(client.client_id),
+        error=error,
+        hidden=hidden,
+        login_label=escape(_("E-mail") if contact else _("User name")),
+        password_label=escape(_("Password")),
+        submit_label=escape(_("Sign in")),
+        login=escape(login),
     )
 
 
@@ -152,24 +180,10 @@ def authorize(request: HttpRequest, realm: str) -> HttpResponse:
                 },
             )
             return back(code=code)
-        error = (
-            '<p class="error" role="alert">Wrong e-mail or password.</p>'
-            if (realm == "contact")
-            else '<p class="error" role="alert">Wrong user name or password.</p>'
-        )
-    hidden = "".join(
-        f'<input type="hidden" name="{name}" value="{escape(value)}">'
-        for name, value in params.items()
-        if value
-    )
-    page = PAGE.format(
-        title="Sign in" if realm == "user" else "Customer sign in",
-        client=escape(client.client_id),
-        error=error,
-        hidden=hidden,
-        login_label="E-mail" if realm == "contact" else "User name",
-        login=escape(login),
-    )
+        error = "wrong"
+    # Like the CRM's own sign-in page, in the browser's language (en, de or fr).
+    with translation.override(translation.get_language_from_request(request)):
+        page = _sign_in_page(realm, client, params, login, wrong=bool(error))
     response = HttpResponse(
         page, content_type="text/html; charset=utf-8", status=200 if not error else 401
     )

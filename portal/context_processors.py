@@ -68,6 +68,7 @@ def portal(request: HttpRequest) -> dict:
     sections = site.sections
     return {
         "portal_settings": site,
+        "site_name": site.display_name,
         # The signed-in contact (set on the request by the sign-in code); a view may override.
         "contact": getattr(request, "contact", None),
         "sections": sections,

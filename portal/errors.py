@@ -233,7 +233,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
         body = (
             '<section class="error-box" role="alert"><h1 class="error-box__title">'
             f'{escape(title)}</h1><p class="error-box__text">{escape(text)}</p>'
-            '<p><a class="button" href="/">OK</a></p></section>'
+            '<p><a class="button" href="/">'
+            f"{escape(_('Go to the start page'))}</a></p></section>"
         )
         response = HttpResponse(body, status=500)
         response["HX-Retarget"] = ALERTS_TARGET

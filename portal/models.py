@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from portal import validators
 
+# Shown translated while staff keep it (SiteSettings.display_name).
+DEFAULT_PORTAL_NAME = "Customer portal"
 DEFAULT_INVOICE_STAGES = ["Pending", "Partially Shipped", "Shipped", "Delivered"]
 DEFAULT_QUOTE_STAGES = ["Delivered", "Negotiation", "Confirmed", "Closed Accepted", "Closed Lost"]
 
@@ -86,7 +88,7 @@ class PortalSettings(models.Model):
 
     SINGLETON_ID = 1
 
-    portal_name = models.CharField(_("portal name"), max_length=80, default="Customer portal")
+    portal_name = models.CharField(_("portal name"), max_length=80, default=DEFAULT_PORTAL_NAME)
     # The logo lives in the database, not on a disk, so every process and host serves it.
     logo_data = models.BinaryField(_("logo"), blank=True, default=b"", editable=False)
     logo_content_type = models.CharField(max_length=20, blank=True, default="", editable=False)

@@ -307,6 +307,8 @@ SECURE_CSP = {
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+# The committed catalogues (portal/catalogues.py keeps them in step with the source).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True
 

@@ -18,7 +18,10 @@ from django.db import close_old_connections
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
+from portal import languages
 from portal.activity import record_activity
 from portal.models import ActivityKind, ContactAccess
 from portal.public_url import absolute_url
@@ -36,39 +39,58 @@ _mail_threads = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="si
 _queued: set[futures.Future] = set()
 
 
+def mail_language(contact_id: str, site: SiteSettings, page_language: str | None) -> str:
+    """The contact's own choice if they made one (a staff invite is sent from the admin,
+    in the staff member's language), else the language of the page that asked."""
+    stored = languages.stored_choice(contact_id)
+    if stored is not None and stored in languages.offered(site):
+        return stored
+    return page_language or languages.default_language(site)
+
+
 def mail_sign_in_link(
-    request: HttpRequest, identity: crm.Identity, email: str, site: SiteSettings
+    request: HttpRequest,
+    identity: crm.Identity,
+    email: str,
+    site: SiteSettings,
+    page_language: str | None = None,
 ) -> None:
     """Store a link, mail it, record it (blocking: database, template, SMTP)."""
     token = links.new_link(identity.contact_id, email)
     url = absolute_url(reverse("login-email-follow", args=[token]))
-    body = render_to_string(
-        "portal/email/sign_in_link.txt", {"site": site, "url": url, "identity": identity}
-    )
-    send_mail(
-        f"Your sign-in link for {site.portal_name}", body, settings.DEFAULT_FROM_EMAIL, [email]
-    )
+    page_language = page_language or translation.get_language()
+    with translation.override(mail_language(identity.contact_id, site, page_language)):
+        context = {"site": site, "site_name": site.display_name, "url": url, "identity": identity}
+        body = render_to_string("portal/email/sign_in_link.txt", context)
+        subject = _("Your sign-in link for %(portal)s") % {"portal": site.display_name}
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
     record_activity(request, ActivityKind.SIGN_IN_LINK_SENT, contact_id=identity.contact_id)
 
 
 def queue_sign_in_link(
     request: HttpRequest, identity: crm.Identity, email: str, site: SiteSettings
 ) -> None:
-    """Send the link after the request is answered; return at once, whatever the relay."""
-    queued = _mail_threads.submit(_send_queued_link, request, identity, email, site)
+    """Send the link after the request is answered; return at once, whatever the relay.
+    The worker thread has no request: the page's language goes along."""
+    language = translation.get_language()
+    queued = _mail_threads.submit(_send_queued_link, request, identity, email, site, language)
     _queued.add(queued)
     queued.add_done_callback(_queued.discard)
 
 
 def _send_queued_link(
-    request: HttpRequest, identity: crm.Identity, email: str, site: SiteSettings
+    request: HttpRequest,
+    identity: crm.Identity,
+    email: str,
+    site: SiteSettings,
+    language: str | None,
 ) -> None:
     close_old_connections()
     try:
         # Asked here, not in the request: known addresses do no extra work there.
         if ContactAccess.objects.is_blocked(identity.contact_id):
             return
-        mail_sign_in_link(request, identity, email, site)
+        mail_sign_in_link(request, identity, email, site, language)
     except (smtplib.SMTPException, OSError) as error:
         # Nobody waits for this thread: the operator's log is the only place a failed
         # send can show. The contact id and the relay's answer, never the link.

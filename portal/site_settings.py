@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.decorators import sync_and_async_middleware
 
-from portal.models import PortalSettings
+from portal.models import DEFAULT_PORTAL_NAME, PortalSettings
 
 SCHEMA = 4  # 2: contact_recheck_minutes; 3: profile and personal data (issue 16); 4: cases
 CACHE_KEY = f"portal:settings:v{SCHEMA}"
@@ -75,6 +75,13 @@ class SiteSettings:
             "cases": self.section_cases,
             "help": self.section_help,
         }
+
+    @property
+    def display_name(self) -> str:
+        """The portal's name; the untouched default reads in the page's language."""
+        if not self.portal_name or self.portal_name == DEFAULT_PORTAL_NAME:
+            return translation.gettext("Customer portal")
+        return self.portal_name
 
     @property
     def branding_css_url(self) -> str:

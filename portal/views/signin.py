@@ -13,6 +13,8 @@ from django.core.validators import validate_email
 from django.forms import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -34,14 +36,16 @@ from portal.site_settings import aget_portal_settings
 
 logger = logging.getLogger(__name__)
 
-CRM_DOWN = "The CRM is not reachable right now. Please try again shortly."
+CRM_DOWN = gettext_lazy("The CRM is not reachable right now. Please try again shortly.")
 END_REASONS = {
-    "expired": "Your session has ended. Please sign in again.",
-    "idle": "You were signed out after a period of inactivity.",
-    "revoked": "Your access has changed. Please sign in again.",
-    "deactivated": "Your portal access is no longer active. Please contact us if you "
-    "think this is a mistake.",
-    "signed_out": "You have signed out.",
+    "expired": gettext_lazy("Your session has ended. Please sign in again."),
+    "idle": gettext_lazy("You were signed out after a period of inactivity."),
+    "revoked": gettext_lazy("Your access has changed. Please sign in again."),
+    "deactivated": gettext_lazy(
+        "Your portal access is no longer active. Please contact us if you "
+        "think this is a mistake."
+    ),
+    "signed_out": gettext_lazy("You have signed out."),
 }
 
 
@@ -65,7 +69,7 @@ async def login_page(request: HttpRequest) -> HttpResponse:
     if await load_contact(request) is not None:
         return HttpResponseRedirect(safe_next(request.GET.get("next")))
     reason = await pop_end_reason(request)
-    return await _render_login(request, message=END_REASONS.get(reason, ""))
+    return await _render_login(request, message=str(END_REASONS.get(reason, "")))
 
 
 @never_cache
@@ -73,10 +77,10 @@ async def login_page(request: HttpRequest) -> HttpResponse:
 async def oauth_start(request: HttpRequest) -> HttpResponse:
     site = await aget_portal_settings()
     if not site.signin_oauth:
-        return await _render_login(request, status=404, error="This sign-in is not offered.")
+        return await _render_login(request, status=404, error=_("This sign-in is not offered."))
     if not await ratelimit.allow(ratelimit.SIGN_IN_PER_IP, client_address(request.META)):
         return await _render_login(
-            request, status=429, error="Too many sign-in attempts. Please wait a few minutes."
+            request, status=429, error=_("Too many sign-in attempts. Please wait a few minutes.")
         )
     url = await oauth.begin(request, safe_next(request.GET.get("next")))
     return HttpResponseRedirect(url)
@@ -92,8 +96,8 @@ async def _crm_failed(request: HttpRequest, error: CrmError, what: str) -> HttpR
     """A CRM down is 503 and worth a retry; anything else ends this sign-in attempt."""
     logger.warning("contact sign-in: %s (%s)", what, type(error).__name__)
     if isinstance(error, CrmUnavailable | ServerError):
-        return await _failed(request, CRM_DOWN, 503, "crm unavailable")
-    return await _failed(request, "Sign-in failed. Please try again.", 400, what)
+        return await _failed(request, str(CRM_DOWN), 503, "crm unavailable")
+    return await _failed(request, _("Sign-in failed. Please try again."), 400, what)
 
 
 @never_cache
@@ -103,13 +107,15 @@ async def oauth_callback(request: HttpRequest) -> HttpResponse:
     if pending is None:
         return await _failed(
             request,
-            "That sign-in could not be completed (it expired or did not start here). "
-            "Please try again.",
+            _(
+                "That sign-in could not be completed (it expired or did not start here). "
+                "Please try again."
+            ),
             400,
             "oauth state mismatch",
         )
     if "error" in request.GET or not request.GET.get("code"):
-        return await _failed(request, "Sign-in was cancelled.", 400, "oauth denied")
+        return await _failed(request, _("Sign-in was cancelled."), 400, "oauth denied")
     try:
         tokens = await crm.exchange_code(
             request.GET["code"], oauth.redirect_uri(), pending.code_verifier
@@ -125,7 +131,7 @@ async def _sign_in(
 ) -> HttpResponse:
     if not identity.allowed or await ContactAccess.objects.ais_blocked(identity.contact_id):
         return await _failed(
-            request, "Your portal access is not active. Please contact us.", 403, "blocked"
+            request, _("Your portal access is not active. Please contact us."), 403, "blocked"
         )
     try:
         data_access, tokens = await crm.data_credential(identity, oauth_tokens)
@@ -154,13 +160,13 @@ async def email_request(request: HttpRequest) -> HttpResponse:
     started = time.monotonic()
     site = await aget_portal_settings()
     if not site.signin_email:
-        return await _render_login(request, status=404, error="This sign-in is not offered.")
+        return await _render_login(request, status=404, error=_("This sign-in is not offered."))
     email = request.POST.get("email", "").strip()[:254]
     try:
         validate_email(email)
     except ValidationError:
         return await _render_login(
-            request, status=400, error="Please enter a valid e-mail address.", email=email
+            request, status=400, error=_("Please enter a valid e-mail address."), email=email
         )
     ip = client_address(request.META)
     # An address's budget is spent only by clients within their own: a client past its
@@ -171,7 +177,7 @@ async def email_request(request: HttpRequest) -> HttpResponse:
         return await _render_login(
             request,
             status=429,
-            error="Too many sign-in links were requested. Please wait 15 minutes.",
+            error=_("Too many sign-in links were requested. Please wait 15 minutes."),
             email=email,
         )
     try:
@@ -180,7 +186,7 @@ async def email_request(request: HttpRequest) -> HttpResponse:
         # The same for every address: the lookup failed before anything was known.
         logger.warning("e-mail sign-in: the contact lookup failed (%s)", type(error).__name__)
         status = 503 if isinstance(error, CrmUnavailable | ServerError) else 502
-        return await _render_login(request, status=status, error=CRM_DOWN, email=email)
+        return await _render_login(request, status=status, error=str(CRM_DOWN), email=email)
     if identity is not None and identity.allowed:
         # Sent after the answer, so the mail relay's speed or failure cannot tell known
         # addresses apart; the block list is checked there too, for the same reason.
@@ -191,8 +197,11 @@ async def email_request(request: HttpRequest) -> HttpResponse:
         await asyncio.sleep(remaining)
     return await _render_login(
         request,
-        message=f"If {email} belongs to one of our contacts, a sign-in link is on its way. "
-        "It works once, for 15 minutes.",
+        message=_(
+            "If %(email)s belongs to one of our contacts, a sign-in link is on its way. "
+            "It works once, for 15 minutes."
+        )
+        % {"email": email},
     )
 
 
@@ -218,9 +227,11 @@ async def email_follow(request: HttpRequest, token: str) -> HttpResponse:
     try:
         identity = await crm.get_contact_identity(link.contact_id)
     except CrmUnavailable:
-        return await _render_login(request, status=503, error=CRM_DOWN)
+        return await _render_login(request, status=503, error=str(CRM_DOWN))
     if identity is None:
-        return await _failed(request, "Your portal access is not active.", 403, "unknown contact")
+        return await _failed(
+            request, _("Your portal access is not active."), 403, "unknown contact"
+        )
     return await _sign_in(request, identity, None, "/")
 
 
