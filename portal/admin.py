@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -54,6 +55,7 @@ TRACKED_FIELDS = [
     "support_email",
     "support_phone",
     "default_language",
+    "languages",
     "signin_oauth",
     "signin_email",
     "contact_recheck_minutes",
@@ -126,6 +128,15 @@ class PortalSettingsForm(forms.ModelForm):
         widget=forms.FileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
     remove_logo = forms.BooleanField(label=_("Remove the current logo"), required=False)
+    languages = forms.TypedMultipleChoiceField(
+        label=_("Languages offered"),
+        choices=settings.LANGUAGES,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Contacts choose among these with the language menu; the browser's language "
+            "picks among them before a contact chooses. Include the default language."
+        ),
+    )
     invoice_stages = StageListField(
         label=_("Invoice stages contacts see"),
         required=False,
@@ -265,6 +276,7 @@ class PortalSettingsAdmin(admin.ModelAdmin):
                     "primary_color",
                     "colour_check",
                     "default_language",
+                    "languages",
                 ]
             },
         ),

@@ -7,8 +7,10 @@ import json
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
+from portal import languages
 from portal.sections import SECTIONS
 from portal.site_settings import settings_for_request
 
@@ -63,6 +65,18 @@ def _nav_items(request: HttpRequest, sections: dict[str, bool]) -> list[dict]:
     return items
 
 
+def _back_after_language_change(request: HttpRequest) -> str:
+    """Where the language menu returns: this page, if it can be asked for again."""
+    path = getattr(request, "path", "/")
+    if path.startswith(reverse("login")) and (
+        request.method not in {"GET", "HEAD"} or path.startswith(reverse("login-oauth"))
+    ):
+        return reverse("login")
+    if request.method not in {"GET", "HEAD"}:
+        return reverse("dashboard")
+    return request.get_full_path()
+
+
 def portal(request: HttpRequest) -> dict:
     site = settings_for_request(request)
     sections = site.sections
@@ -73,6 +87,8 @@ def portal(request: HttpRequest) -> dict:
         "contact": getattr(request, "contact", None),
         "sections": sections,
         "nav_items": _nav_items(request, sections),
+        "language_menu": languages.menu(site, translation.get_language() or ""),
+        "language_next": _back_after_language_change(request),
         "htmx_version": HTMX_VERSION,
         "htmx_config": HTMX_CONFIG,
     }

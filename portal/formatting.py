@@ -1,5 +1,11 @@
 """Money, numbers and dates the way the CRM is configured to show them.
 
+The one rule (docs/languages.md): the CRM's `/meta/locale`, asked in the page's language
+and cached per language, gives the separators, the currency layout and the date pattern;
+the page's language gives the words (month and weekday names, file size units, English
+ordinals only in English). So a French page on a CRM set up in English reads
+"1,234.50 €" and "12 déc 2026" when the pattern is "j M Y".
+
 The CRM's `/meta/locale` says which decimal and group separators to use, where the
 currency symbol goes, how many decimal places money has and how dates are written (a PHP
 `date()` format). Everything here is pure: a `CrmLocale` in, text out. Money is Decimal
@@ -23,6 +29,8 @@ from typing import Any
 
 from django.core.cache import cache
 from django.utils import dates as names  # month and weekday names, translated
+from django.utils import translation
+from django.utils.translation import ngettext, pgettext
 
 from crm_gateway import Currency, Locale
 from crm_gateway import to_date as parse_date
@@ -241,9 +249,19 @@ def to_date(value: Any) -> dt.date | None:
 
 
 def _ordinal_suffix(day: int) -> str:
+    """PHP's "S" ("1st", "2nd"): English only; other languages write "1." or just "1"."""
+    if not (translation.get_language() or "en").startswith("en"):
+        return ""
     if 11 <= day % 100 <= 13:
         return "th"
     return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+
+def _month_abbreviation(month: int) -> str:
+    """ "Dec", "Dez", "déc": Django's catalogues write them in each language's own case,
+    except English's, which it keeps lower-case ("dec")."""
+    text = str(names.MONTHS_3[month])
+    return text.title() if (translation.get_language() or "en").startswith("en") else text
 
 
 def php_date(moment: dt.datetime | dt.date, pattern: str) -> str:
@@ -262,7 +280,7 @@ def php_date(moment: dt.datetime | dt.date, pattern: str) -> str:
         "N": str(when.isoweekday()),
         "m": f"{when.month:02d}",
         "n": str(when.month),
-        "M": str(names.MONTHS_3[when.month]).title(),
+        "M": _month_abbreviation(when.month),
         "F": str(names.MONTHS[when.month]),
         "Y": f"{when.year:04d}",
         "y": f"{when.year % 100:02d}",
@@ -295,15 +313,24 @@ def format_date(value: Any, locale: CrmLocale) -> str:
 
 
 def format_size(size: Any, locale: CrmLocale) -> str:
-    """A file size for people: "812 bytes", "1.4 KB", "200 MB" (1024-based)."""
+    """A file size for people: "812 bytes", "1.4 KB", "200 MB" (1024-based), with the
+    unit in the page's language ("Ko", "Mo" in French)."""
     number = to_decimal(size)
     if number is None or number < 0:
         return ""
     if number < 1024:
-        return f"{format_number(number, locale, 0)} bytes"
-    for unit in ("KB", "MB", "GB", "TB"):
+        count = int(number)
+        text = ngettext("%(size)s byte", "%(size)s bytes", count)
+        return text % {"size": format_number(number, locale, 0)}
+    units = (
+        pgettext("file size", "KB"),
+        pgettext("file size", "MB"),
+        pgettext("file size", "GB"),
+        pgettext("file size", "TB"),
+    )
+    for index, unit in enumerate(units):
         number /= 1024
-        if number < 1024 or unit == "TB":
+        if number < 1024 or index == len(units) - 1:
             places = 0 if number >= 100 else 1
             return f"{format_number(number, locale, places)}\u00a0{unit}"
     raise AssertionError("unreachable")

@@ -23,6 +23,10 @@ DEFAULT_INVOICE_STAGES = ["Pending", "Partially Shipped", "Shipped", "Delivered"
 DEFAULT_QUOTE_STAGES = ["Delivered", "Negotiation", "Confirmed", "Closed Accepted", "Closed Lost"]
 
 
+def default_languages() -> list[str]:
+    return [code for code, _name in settings.LANGUAGES]
+
+
 def default_invoice_stages() -> list[str]:
     return list(DEFAULT_INVOICE_STAGES)
 
@@ -103,6 +107,12 @@ class PortalSettings(models.Model):
     support_phone = models.CharField(_("support phone"), max_length=40, blank=True, default="")
     default_language = models.CharField(
         _("default language"), max_length=10, choices=settings.LANGUAGES, default="en"
+    )
+    languages = models.JSONField(
+        _("languages offered"),
+        default=default_languages,
+        validators=[validators.validate_language_list],
+        help_text=_("Languages contacts may choose from; the default language is always one."),
     )
     signin_oauth = models.BooleanField(_("sign in with the CRM (OAuth)"), default=True)
     signin_email = models.BooleanField(_("sign in with an e-mailed link"), default=True)
@@ -240,6 +250,8 @@ class PortalSettings(models.Model):
     def clean(self) -> None:
         super().clean()
         errors: dict[str, str] = {}
+        if self.languages and self.default_language not in self.languages:
+            errors["languages"] = str(_("Offer the default language too."))
         if not (self.signin_oauth or self.signin_email):
             errors["signin_email"] = str(_("Offer at least one way to sign in."))
         if self.section_invoices and not self.invoice_stages:
@@ -258,6 +270,24 @@ class PortalSettings(models.Model):
             errors["erasure_fields"] = str(_("Direct erasure needs the fields it erases."))
         if errors:
             raise ValidationError(errors)
+
+
+class ContactLanguage(models.Model):
+    """The language a contact chose in the portal, kept across sessions and devices.
+
+    Keyed by the CRM contact id (the contact lives in the CRM; this is the portal's own
+    preference). Read through `portal.languages`, which caches it.
+    """
+
+    contact_id = models.CharField(_("CRM contact id"), max_length=64, unique=True)
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("contact language")
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.language}"
 
 
 class SettingsChange(models.Model):

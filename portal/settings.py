@@ -168,7 +168,11 @@ MIDDLEWARE = [
     "portal.security.CrossOriginResourcePolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # request.portal_settings: the staff-edited settings, read once a request from the cache.
+    "portal.site_settings.portal_settings_middleware",
+    # The page's language: the contact's choice, the menu's cookie, the browser, the default
+    # (portal/languages.py; instead of Django's LocaleMiddleware).
+    "portal.languages.language_middleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -181,8 +185,6 @@ MIDDLEWARE = [
     # rest and the views run on the event loop (portal/middleware.py).
     "portal.middleware.sync_boundary",
     "django_htmx.middleware.HtmxMiddleware",
-    # request.portal_settings: the staff-edited settings, read once a request from the cache.
-    "portal.site_settings.portal_settings_middleware",
     # Uncaught CRM gateway errors become friendly pages (portal/errors.py).
     "portal.errors.CrmErrorMiddleware",
 ]
@@ -309,6 +311,12 @@ LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 # The committed catalogues (portal/catalogues.py keeps them in step with the source).
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# The language menu's choice on this browser (portal/languages.py), kept for a year.
+LANGUAGE_COOKIE_NAME = "portal_language" if DEBUG else "__Host-portal_language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 USE_I18N = True
 USE_TZ = True
 

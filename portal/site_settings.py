@@ -13,7 +13,6 @@ import asyncio
 from dataclasses import asdict, dataclass
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
-from django.conf import settings as django_settings
 from django.core.cache import cache, caches
 from django.db import transaction
 from django.http import HttpRequest
@@ -23,7 +22,7 @@ from django.utils.decorators import sync_and_async_middleware
 
 from portal.models import DEFAULT_PORTAL_NAME, PortalSettings
 
-SCHEMA = 4  # 2: contact_recheck_minutes; 3: profile and personal data (issue 16); 4: cases
+SCHEMA = 5  # 2: contact_recheck_minutes; 3: profile (issue 16); 4: cases; 5: languages
 CACHE_KEY = f"portal:settings:v{SCHEMA}"
 CACHE_SECONDS = 300
 
@@ -35,6 +34,7 @@ class SiteSettings:
     support_email: str
     support_phone: str
     default_language: str
+    languages: tuple[str, ...]
     signin_oauth: bool
     signin_email: bool
     contact_recheck_minutes: int
@@ -99,6 +99,7 @@ class SiteSettings:
             support_email=row.support_email,
             support_phone=row.support_phone,
             default_language=row.default_language,
+            languages=tuple(row.languages or ()),
             signin_oauth=row.signin_oauth,
             signin_email=row.signin_email,
             contact_recheck_minutes=row.contact_recheck_minutes,
@@ -204,18 +205,6 @@ def settings_for_request(request: HttpRequest | None) -> SiteSettings:
     return SiteSettings.from_model(PortalSettings())  # defaults, until the cache is warm
 
 
-def apply_default_language(request: HttpRequest, site: SiteSettings) -> None:
-    """The staff's default language, for visitors whose browser states no preference
-    (an explicit choice, the language cookie or Accept-Language, always wins)."""
-    if request.COOKIES.get(django_settings.LANGUAGE_COOKIE_NAME):
-        return
-    if request.headers.get("Accept-Language", "").strip() not in {"", "*"}:
-        return
-    if site.default_language and translation.check_for_language(site.default_language):
-        translation.activate(site.default_language)
-        request.LANGUAGE_CODE = translation.get_language()  # type: ignore[attr-defined]
-
-
 # Probes and assets never render a template: they must not touch the cache or database.
 SKIP_PATHS = ("/healthz", "/readyz", "/static/", "/favicon.ico")
 
@@ -233,7 +222,6 @@ def portal_settings_middleware(get_response):
             if not request.path.startswith(SKIP_PATHS):
                 site = await aget_portal_settings()
                 request.portal_settings = site  # type: ignore[attr-defined]
-                apply_default_language(request, site)
             return await get_response(request)
 
         return async_middleware
@@ -243,7 +231,6 @@ def portal_settings_middleware(get_response):
         if not request.path.startswith(SKIP_PATHS):
             site = get_portal_settings()
             request.portal_settings = site  # type: ignore[attr-defined]
-            apply_default_language(request, site)
         return get_response(request)
 
     return middleware

@@ -9,6 +9,7 @@ from portal.views import (
     health,
     help,
     invoices,
+    language,
     profile,
     quotes,
     sections,
@@ -60,6 +61,8 @@ urlpatterns = [
     path("login/email/", signin.email_request, name="login-email"),
     path("login/email/<str:token>/", signin.email_follow, name="login-email-follow"),
     path("logout/", signin.logout, name="logout"),
+    # The language menu (every page): the contact's choice, kept across sessions and devices.
+    path("language/", language.set_language, name="set-language"),
     # Customer pages (issue 6). Paths are public: bookmarks and e-mails point at them.
     path("", dashboard.dashboard, name="dashboard"),
     *section_urls(INVOICES),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
@@ -67,6 +68,24 @@ def validate_stage_list(value: object) -> None:
         )
     if len({item.casefold() for item in cleaned}) != len(cleaned):
         raise ValidationError(_("A stage is listed twice."), code="duplicate_stage")
+
+
+def validate_language_list(value: object) -> None:
+    """The languages staff offer: codes the portal has catalogues for, each once."""
+    known = {code for code, _name in settings.LANGUAGES}
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_("Enter a list of language codes."), code="invalid_languages")
+    if not value:
+        raise ValidationError(_("Offer at least one language."), code="no_languages")
+    unknown = [item for item in value if item not in known]
+    if unknown:
+        raise ValidationError(
+            _("The portal has no translation for: %(codes)s."),
+            code="unknown_language",
+            params={"codes": ", ".join(unknown)},
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError(_("A language is listed twice."), code="duplicate_language")
 
 
 def validate_sha256_hex(value: str) -> None:
