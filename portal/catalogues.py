@@ -184,12 +184,16 @@ def update(languages: tuple[str, ...] = TRANSLATED) -> None:
             catalogue = read_catalogue(language)
         else:
             catalogue = Catalog(locale=language, domain=DOMAIN)
+        created = catalogue.creation_date  # not "now" on every run: diffs show real changes
         catalogue.update(template, no_fuzzy_matching=True, update_header_comment=False)
+        catalogue.creation_date = created
         catalogue.obsolete.clear()
         catalogue.project = "1CRM customer portal"
         catalogue.version = ""
         catalogue.header_comment = "# The 1CRM customer portal's customer-facing texts.\n#"
         catalogue.msgid_bugs_address = ""
+        catalogue.last_translator = "1CRM portal developers"
+        catalogue.language_team = language
         catalogue.fuzzy = False
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:

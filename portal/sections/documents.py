@@ -13,7 +13,7 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils.html import escape, format_html
-from django.utils.translation import gettext as _now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_gateway import CheckedRecord, ContactGateway, Document, FileInfo, safe_media_type
@@ -58,7 +58,7 @@ def type_label(media_type: str, filename: str | None) -> str:
     if label:
         return str(label)
     extension = (filename or "").rpartition(".")[2]
-    return extension.upper() if extension and extension != filename else _now("File")
+    return extension.upper() if extension and extension != filename else gettext("File")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +141,13 @@ def actions(row: DocumentRow, locale: CrmLocale) -> str:
         preview = format_html(
             ' <a href="{}">{}<span class="visually-hidden"> {}</span></a>',
             row.preview_url,
-            _now("Preview"),
+            gettext("Preview"),
             row.title,
         )
     return format_html(
         '<a href="{}" download>{}<span class="visually-hidden"> {}</span></a>{}',
         row.download_url,
-        _now("Download"),
+        gettext("Download"),
         row.title,
         preview,
     )
