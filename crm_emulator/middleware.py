@@ -151,6 +151,8 @@ class ApiMiddleware:
             "query": request.META.get("QUERY_STRING", ""),
             "credential": credential,
             "contact_id": contact_id or None,
+            # What the caller asked the CRM's words in (labels, locale, PDFs).
+            "accept_language": request.headers.get("Accept-Language"),
             "status": None,
         }
         control.log_request(entry)

@@ -1,0 +1,170 @@
+"""Every customer page, partial, error page and e-mail in German and French shows no
+customer-facing English: checked against the catalogues (tests/i18n/untranslated.py),
+not against a list of words kept here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from portal.models import PortalSettings
+from tests.i18n.untranslated import untranslated
+from tests.pages.conftest import Demo, new_awaiting_quote, sign_in
+from tests.shell.html import parse
+
+pytestmark = pytest.mark.django_db
+
+LANGUAGES = ["de", "fr"]
+HTMX = {"HX-Request": "true"}
+
+
+def page_in(client: Client, url: str, language: str, *, status: int = 200, **headers) -> str:
+    response = client.get(url, headers={"Accept-Language": language, **headers})
+    assert response.status_code == status, (url, response.status_code)
+    body = response.content.decode()
+    return body
+
+
+def assert_translated(body: str, language: str, what: str, *, full_page: bool = True) -> None:
+    if full_page:
+        assert parse(body).find("html").attrs["lang"] == language, what
+    leaks = untranslated(body, language)
+    assert not leaks, f"{what} in {language} shows English: {leaks}"
+
+
+def customer_urls(demo: Demo, awaiting_quote_id: str) -> list[str]:
+    own = demo.own
+    return [
+        "/",
+        "/invoices/",
+        "/invoices/?status=overdue",
+        "/invoices/?q=no-such-words-anywhere",
+        f"/invoices/{own['Invoice']}/",
+        "/quotes/",
+        "/quotes/?q=no-such-words-anywhere",
+        f"/quotes/{own['Quote']}/",
+        f"/quotes/{awaiting_quote_id}/",
+        "/documents/",
+        "/documents/?q=no-such-words-anywhere",
+        f"/documents/{own['Document']}/",
+    ]
+
+
+@pytest.fixture
+def decidable(db):
+    PortalSettings.objects.filter(pk=PortalSettings.SINGLETON_ID).update(quotes_can_decide=True)
+    from portal.site_settings import forget_portal_settings
+
+    forget_portal_settings()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_customer_page_and_partial_is_translated(
+    contact_client: Client, crm_pages, demo: Demo, decidable, language: str
+):
+    quote = new_awaiting_quote(crm_pages, demo.main.account_id, demo.main.contact_id)
+    for url in customer_urls(demo, quote["id"]):
+        assert_translated(page_in(contact_client, url, language), language, url)
+    for url in ("/invoices/?page=2", "/quotes/", "/documents/"):
+        body = page_in(contact_client, url, language, **HTMX)
+        assert_translated(body, language, f"{url} (htmx)", full_page=False)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_declined_quote_and_its_messages_are_translated(
+    contact_client: Client, crm_pages, demo: Demo, decidable, language: str
+):
+    quote = new_awaiting_quote(crm_pages, demo.main.account_id, demo.main.contact_id)
+    headers = {"Accept-Language": language}
+    url = f"/quotes/{quote['id']}/decline"
+    refused = contact_client.post(url, {"reason": ""}, headers=headers, follow=True)
+    assert_translated(refused.content.decode(), language, "a decline without a reason")
+    done = contact_client.post(url, {"reason": "Too dear"}, headers=headers, follow=True)
+    assert_translated(done.content.decode(), language, "a declined quote")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_sign_in_pages_and_their_messages_are_translated(crm, db, language: str):
+    client = Client()
+    assert_translated(page_in(client, "/login/", language), language, "/login/")
+    headers = {"Accept-Language": language}
+    wrong = client.post("/login/email/", {"email": "not an address"}, headers=headers)
+    assert_translated(wrong.content.decode(), language, "a wrong address")
+    sent = client.post("/login/email/", {"email": "nobody@example.org"}, headers=headers)
+    assert_translated(sent.content.decode(), language, "the link-sent answer")
+    invalid = page_in(client, "/login/email/no-such-token/", language, status=400)
+    assert_translated(invalid, language, "an invalid link")
+    ended = client.post("/logout/", headers=headers, follow=True)
+    assert_translated(ended.content.decode(), language, "signed out")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_sign_in_e_mail_and_its_link_page_are_translated(crm, demo: Demo, db, language):
+    client = Client()
+    client.post("/login/email/", {"email": demo.main.email}, headers={"Accept-Language": language})
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert not untranslated(message.subject, language, text=True), message.subject
+    assert not untranslated(message.body, language, text=True), message.body
+    assert demo.main.name.split()[0] in message.body
+    link = re.search(r"http://testserver(/login/email/[^/\s]+/)", message.body).group(1)
+    assert_translated(page_in(client, link, language), language, "the link's confirm page")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_error_pages_are_translated(contact_client: Client, crm_pages, demo: Demo, language):
+    body = page_in(contact_client, "/no-such-page/", language, status=404)
+    assert_translated(body, language, "404")
+    body = page_in(contact_client, "/invoices/no-such-invoice/", language, status=404)
+    assert_translated(body, language, "a record that is not there")
+    body = page_in(contact_client, "/no-such-page/", language, status=404, **HTMX)
+    assert_translated(body, language, "404 (htmx)", full_page=False)
+    strict = Client(enforce_csrf_checks=True)
+    sign_in(strict, crm_pages.api_url, demo.main)
+    refused = strict.post("/logout/", headers={"Accept-Language": language})
+    assert refused.status_code == 403
+    assert_translated(refused.content.decode(), language, "403 (CSRF)")
+    crm_pages.control(
+        "POST", "faults", json={"path": "^/data/Invoice$", "kind": "status", "status": 503}
+    )
+    body = page_in(contact_client, "/invoices/", language, status=503)
+    assert_translated(body, language, "CRM unavailable")
+
+
+@pytest.mark.urls("tests.shell.urls")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_400_and_500_pages_are_translated(db, language):
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+    from django.utils import translation
+
+    client = Client(raise_request_exception=False)
+    body = page_in(client, "/__test__/crash/", language, status=500)
+    assert_translated(body, language, "500")
+    body = page_in(client, "/__test__/crash/", language, status=500, **HTMX)
+    assert_translated(body, language, "500 (htmx)", full_page=False)
+    with translation.override(language):
+        body = render_to_string("400.html", {}, RequestFactory().get("/"))
+    assert_translated(body, language, "400")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_emulators_sign_in_page_follows_the_browser(crm, language):
+    import httpx2 as httpx
+
+    params = {
+        "response_type": "code",
+        "client_id": "demo-portal",
+        "redirect_uri": "http://127.0.0.1:8000/login/oauth/callback/",
+    }
+    reply = httpx.get(
+        f"{crm.api_url}/auth/contact/authorize",
+        params=params,
+        headers={"Accept-Language": language},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    assert_translated(reply.text, language, "the CRM's sign-in page")
