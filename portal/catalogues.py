@@ -197,7 +197,16 @@ def update(languages: tuple[str, ...] = TRANSLATED) -> None:
         catalogue.fuzzy = False
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:
-            write_po(handle, catalogue, width=100, sort_output=True, include_previous=False)
+            # File names without line numbers (like xgettext's --add-location=file): an
+            # edit elsewhere in a file does not touch the catalogues, nor conflict in them.
+            write_po(
+                handle,
+                catalogue,
+                width=100,
+                sort_output=True,
+                include_previous=False,
+                include_lineno=False,
+            )
 
 
 def compile_catalogue(language: str) -> bytes:
