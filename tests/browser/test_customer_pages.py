@@ -35,8 +35,11 @@ document.addEventListener('securitypolicyviolation', (event) => {
 class Visit:
     """One browser context: CSP and console watching, axe scans, screenshots."""
 
-    def __init__(self, browser, portal_url: str, viewport: dict, label: str) -> None:
-        self.context = browser.new_context(viewport=viewport, accept_downloads=True)
+    def __init__(
+        self, browser, portal_url: str, viewport: dict, label: str, locale: str = "en-US"
+    ) -> None:
+        # The browser's language is what it sends as Accept-Language.
+        self.context = browser.new_context(viewport=viewport, accept_downloads=True, locale=locale)
         self.context.add_init_script(CSP_LISTENER)
         self.page = self.context.new_page()
         self.url = portal_url
