@@ -37,6 +37,22 @@ def tab_to(visit: Visit, element_id: str, limit: int = 40) -> None:
     raise AssertionError(f"#{element_id} cannot be reached with Tab")
 
 
+def choose_with_the_keyboard(visit: Visit, letter: str, code: str) -> None:
+    """Tab to the header's language list, type-ahead to a language, Tab to the button,
+    Enter: no mouse, no JavaScript of ours."""
+    page = visit.page
+    page.locator("body").focus()
+    tab_to(visit, "header-language-select")
+    page.keyboard.press(letter)
+    assert page.locator("#header-language-select").input_value() == code
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.getAttribute('type')")
+    assert focused == "submit"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert lang(visit) == code
+
+
 @pytest.mark.parametrize(("viewport", "label"), [(DESKTOP, "desktop"), (PHONE, "phone")])
 def test_the_german_portal_for_a_german_browser(
     chromium, portal_server, emulator, demo, viewport, label
@@ -72,7 +88,7 @@ def test_the_german_portal_for_a_german_browser(
         assert page.get_by_role("heading", name=re.compile("Willkommen")).is_visible()
         visit.check_page("dashboard (de)")
         visit.screenshot("dashboard-de")
-        page.goto(f"{visit.url}/no-such-page/")
+        page.goto(f"{visit.url}/invoices/{demo.foreign['Invoice']}/")  # another account's
         assert page.get_by_role("heading", name="Seite nicht gefunden").is_visible()
         visit.check_page("not found (de)")
     finally:
@@ -92,14 +108,10 @@ def test_a_contact_switches_to_french_with_the_keyboard_and_it_sticks(
             visit, demo.other.email, button="Sign in with your account", crm_button="Sign in"
         )
         page.goto(f"{visit.url}/")
-        page.locator("body").focus()
-        tab_to(visit, "header-language-select")
-        page.keyboard.press("F")  # type-ahead to "Français"
-        assert page.locator("#header-language-select").input_value() == "fr"
-        page.keyboard.press("Tab")
-        assert page.evaluate("document.activeElement.textContent").strip() == "Change language"
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        if lang(visit) != "en":  # an earlier run (the other viewport) chose French already
+            choose_with_the_keyboard(visit, "E", "en")
+        assert lang(visit) == "en"
+        choose_with_the_keyboard(visit, "F", "fr")
         assert lang(visit) == "fr"
         assert page.get_by_role("heading", name=re.compile("Bienvenue")).is_visible()
         visit.check_page("dashboard (fr)")
