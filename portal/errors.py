@@ -26,6 +26,7 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
+from django.urls import reverse
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -101,12 +102,17 @@ def _render(
     retry: bool,
     retry_after: int | None = None,
 ) -> HttpResponse:
+    retry_url = _page_url(request) if retry else ""
     context: dict[str, Any] = {
         "error_title": title,
         "error_text": text,
         "status_code": status,
-        "retry_url": _page_url(request) if retry else "",
+        "retry_url": retry_url,
         "retry_after": retry_after,
+        # The language menu returns to the page worth retrying, else to the start: never
+        # echoing the URL, so a 404 for another account's id reads exactly like one for
+        # an id that does not exist.
+        "language_next": retry_url or reverse("dashboard"),
     }
     if is_htmx(request):
         body = loader.render_to_string("errors/error_page.html#error-box", context, request)

@@ -168,3 +168,15 @@ def test_the_emulators_sign_in_page_follows_the_browser(crm, language):
     )
     assert reply.status_code == 200, reply.text
     assert_translated(reply.text, language, "the CRM's sign-in page")
+
+
+def test_the_sign_in_e_mail_is_in_the_contacts_own_language(crm, demo: Demo, db):
+    """A contact who chose French gets French mail, even from a German browser (or from
+    a staff member's invite in the admin)."""
+    from portal.models import ContactLanguage
+
+    ContactLanguage.objects.create(contact_id=demo.main.contact_id, language="fr")
+    Client().post("/login/email/", {"email": demo.main.email}, headers={"Accept-Language": "de"})
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject.startswith("Votre lien de connexion")
+    assert not untranslated(mail.outbox[0].body, "fr", text=True)
