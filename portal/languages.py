@@ -160,8 +160,9 @@ def _label(response: HttpResponse, language: str) -> HttpResponse:
 @sync_and_async_middleware
 def language_middleware(get_response):
     """Activates the page's language (instead of Django's LocaleMiddleware, which knows
-    neither the contact's stored choice nor the languages staff offer). It sits with
-    Django's sync middleware (portal/middleware.py), before CSRF, so even the CSRF
+    neither the contact's stored choice nor the languages staff offer). It runs below
+    portal/middleware.py's boundary, on the event loop, after the settings snapshot;
+    process_view hooks (CSRF's refusal) and the views come after it, so even the CSRF
     failure page is in the page's language."""
     if iscoroutinefunction(get_response):
 

@@ -168,11 +168,6 @@ MIDDLEWARE = [
     "portal.security.CrossOriginResourcePolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # request.portal_settings: the staff-edited settings, read once a request from the cache.
-    "portal.site_settings.portal_settings_middleware",
-    # The page's language: the contact's choice, the menu's cookie, the browser, the default
-    # (portal/languages.py; instead of Django's LocaleMiddleware).
-    "portal.languages.language_middleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -185,6 +180,12 @@ MIDDLEWARE = [
     # rest and the views run on the event loop (portal/middleware.py).
     "portal.middleware.sync_boundary",
     "django_htmx.middleware.HtmxMiddleware",
+    # request.portal_settings: the staff-edited settings, read once a request from the cache.
+    "portal.site_settings.portal_settings_middleware",
+    # The page's language: the contact's choice, the menu's cookie, the browser, the default
+    # (portal/languages.py; instead of Django's LocaleMiddleware). Before any view or
+    # process_view hook (CSRF's refusal too), on the event loop.
+    "portal.languages.language_middleware",
     # Uncaught CRM gateway errors become friendly pages (portal/errors.py).
     "portal.errors.CrmErrorMiddleware",
 ]
