@@ -42,8 +42,7 @@ END_REASONS = {
     "idle": gettext_lazy("You were signed out after a period of inactivity."),
     "revoked": gettext_lazy("Your access has changed. Please sign in again."),
     "deactivated": gettext_lazy(
-        "Your portal access is no longer active. Please contact us if you "
-        "think this is a mistake."
+        "Your portal access is no longer active. Please contact us if you think this is a mistake."
     ),
     "signed_out": gettext_lazy("You have signed out."),
 }

@@ -11,6 +11,7 @@ from django.core import mail
 from django.test import Client
 
 from portal.models import PortalSettings
+from portal.signin_links import finish_queued_links
 from tests.i18n.untranslated import untranslated
 from tests.pages.conftest import Demo, new_awaiting_quote, sign_in
 from tests.shell.html import parse
@@ -105,6 +106,7 @@ def test_sign_in_pages_and_their_messages_are_translated(crm, db, language: str)
 def test_the_sign_in_e_mail_and_its_link_page_are_translated(crm, demo: Demo, db, language):
     client = Client()
     client.post("/login/email/", {"email": demo.main.email}, headers={"Accept-Language": language})
+    finish_queued_links()
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert not untranslated(message.subject, language, text=True), message.subject
@@ -177,6 +179,7 @@ def test_the_sign_in_e_mail_is_in_the_contacts_own_language(crm, demo: Demo, db)
 
     ContactLanguage.objects.create(contact_id=demo.main.contact_id, language="fr")
     Client().post("/login/email/", {"email": demo.main.email}, headers={"Accept-Language": "de"})
+    finish_queued_links()
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject.startswith("Votre lien de connexion")
     assert not untranslated(mail.outbox[0].body, "fr", text=True)
