@@ -172,9 +172,10 @@ def test_the_emulators_sign_in_page_follows_the_browser(crm, language):
     assert_translated(reply.text, language, "the CRM's sign-in page")
 
 
-def test_the_sign_in_e_mail_is_in_the_contacts_own_language(crm, demo: Demo, db):
+def test_the_sign_in_e_mail_is_in_the_contacts_own_language(crm, demo: Demo, transactional_db):
     """A contact who chose French gets French mail, even from a German browser (or from
-    a staff member's invite in the admin)."""
+    a staff member's invite in the admin). Committed: the mail goes out from a worker
+    thread, with its own database connection."""
     from portal.models import ContactLanguage
 
     ContactLanguage.objects.create(contact_id=demo.main.contact_id, language="fr")
