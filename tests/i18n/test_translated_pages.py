@@ -51,6 +51,7 @@ def customer_urls(demo: Demo, awaiting_quote_id: str) -> list[str]:
         "/documents/",
         "/documents/?q=no-such-words-anywhere",
         f"/documents/{own['Document']}/",
+        "/profile/",
     ]
 
 
