@@ -158,3 +158,14 @@ def test_the_crm_is_asked_in_the_chosen_language(crm_pages, demo: Demo, db):
     assert all(r["accept_language"] == "de" for r in locale)
     # The CRM's German locale formats the money: "1.234,50 €", never the French browser's.
     assert "\u00a0€" in response.content.decode()
+
+
+def test_the_profile_page_offers_the_same_menu(crm_pages, demo: Demo, db):
+    client = Client()
+    sign_in(client, crm_pages.api_url, demo.main)
+    page = parse(client.get("/profile/", headers={"Accept-Language": "de"}).content)
+    assert page.find("select", id="header-language-select") is not None
+    profile_menu = page.find("select", id="profile-language-select")
+    assert profile_menu is not None and profile_menu.attrs["name"] == "language"
+    assert page.find("label", **{"for": "profile-language-select"}) is not None
+    assert len(page.find_all("form", action="/language/")) == 2
