@@ -8,7 +8,7 @@ import portal.validators
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0006_profile_and_personal_data"),
+        ("portal", "0008_activity_kinds_of_cases_and_profile"),
     ]
 
     operations = [
