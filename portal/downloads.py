@@ -26,6 +26,8 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from crm_gateway import CrmStream, stream_response
+from portal.activity import arecord_activity
+from portal.client_address import client_address
 from portal.errors import render_too_many_downloads
 
 logger = logging.getLogger(__name__)
@@ -67,9 +69,11 @@ async def download_response(
     filename: str = "",
     disposition: str = "attachment",
 ) -> HttpResponseBase:
-    """The CRM's bytes as a streamed response within the contact's download slots."""
-    contact_id = request.contact.contact_id  # type: ignore[attr-defined]
-    slot = await take_slot(contact_id)
+    """The CRM's bytes as a streamed response within the contact's download slots (a
+    visitor of a public knowledge base: within their address's)."""
+    contact = getattr(request, "contact", None)
+    owner = contact.contact_id if contact else f"address:{client_address(request.META)}"
+    slot = await take_slot(owner)
     if slot is None:
         logger.info(
             "download refused: the contact has %d downloads running",
@@ -79,3 +83,21 @@ async def download_response(
     return await stream_response(
         source, filename=filename, disposition=disposition, on_close=slot.release
     )
+
+
+async def logged_download(
+    request: HttpRequest,
+    source: AbstractAsyncContextManager[CrmStream],
+    *,
+    filename: str,
+    disposition: str = "attachment",
+    kind: str | None,
+    record_model: str,
+    record_id: str,
+) -> HttpResponseBase:
+    """`download_response`, and an activity entry (`kind`) when the relay starts: every
+    download of the portal goes through here, so none escapes the slots or the log."""
+    response = await download_response(request, source, filename=filename, disposition=disposition)
+    if response.streaming and kind is not None:
+        await arecord_activity(request, kind, record_model=record_model, record_id=record_id)
+    return response

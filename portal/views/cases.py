@@ -29,10 +29,10 @@ from crm_gateway import (
     ContactGateway,
     CrmError,
     NotFound,
-    stream_response,
 )
 from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway
+from portal.downloads import logged_download
 from portal.errors import render_error
 from portal.models import ActivityKind
 from portal.sections.access import checked_record, section_settings
@@ -270,14 +270,11 @@ async def case_attachment(request: HttpRequest, case_id: str, note_id: str) -> H
     note = await gateway.case_note(case, note_id)
     if not note.record.filename:
         raise NotFound("a note without a file")
-    response = await stream_response(
-        gateway.download(note), filename=note.record.filename, disposition="attachment"
-    )
-    await arecord_activity(
+    return await logged_download(
         request,
-        ActivityKind.DOCUMENT_DOWNLOAD,
-        contact_id=_contact_id(request),
+        gateway.download(note),
+        filename=note.record.filename,
+        kind=ActivityKind.DOCUMENT_DOWNLOAD,
         record_model="Note",
         record_id=note.id,
     )
-    return response

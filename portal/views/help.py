@@ -25,7 +25,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from crm_gateway import PAGE_LIMIT, KnowledgeBase, NotFound, Page, stream_response
+from crm_gateway import PAGE_LIMIT, KnowledgeBase, NotFound, Page
+from portal.downloads import download_response
 from portal.rendering import render_page
 from portal.sections.help import Tree, safe_article_html, visible_articles
 from portal.signin.session import contact_required
@@ -131,8 +132,8 @@ async def help_attachment(request: HttpRequest, article_id: str, note_id: str) -
     kb = knowledge_base()
     article = await kb.article(article_id)
     note = await kb.attachment(article, note_id)
-    return await stream_response(
-        kb.download(article, note), filename=note.filename or "attachment", disposition="attachment"
+    return await download_response(
+        request, kb.download(article, note), filename=note.filename or "attachment"
     )
 
 

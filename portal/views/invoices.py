@@ -10,9 +10,8 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from crm_gateway import Note, errors
-from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway
-from portal.downloads import download_response
+from portal.downloads import logged_download
 from portal.models import ActivityKind
 from portal.sections.access import checked_record
 from portal.sections.invoices import INVOICES
@@ -29,16 +28,11 @@ async def invoice_attachment(
     note = await gateway.get_record(Note, note_id)
     if note.record.parent_id != invoice.id or not note.record.filename:
         raise errors.NotFound("not a file attached to this invoice")
-    response = await download_response(
-        request, gateway.download(note), filename=note.record.filename, disposition="attachment"
-    )
-    if not response.streaming:  # every download slot of the contact in use
-        return response
-    await arecord_activity(
+    return await logged_download(
         request,
-        ActivityKind.DOCUMENT_DOWNLOAD,
-        contact_id=request.contact.contact_id,  # type: ignore[attr-defined]
+        gateway.download(note),
+        filename=note.record.filename,
+        kind=ActivityKind.DOCUMENT_DOWNLOAD,
         record_model="Note",
         record_id=note.id,
     )
-    return response

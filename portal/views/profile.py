@@ -28,9 +28,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm_gateway import PROFILE_PREFERENCE_FIELDS, StaffGateway, errors, stream_response
+from crm_gateway import PROFILE_PREFERENCE_FIELDS, StaffGateway, errors
 from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway
+from portal.downloads import logged_download
 from portal.errors import render_error
 from portal.models import ActivityKind
 from portal.profile import email_change
@@ -236,15 +237,14 @@ async def personal_data_pdf(request: HttpRequest) -> HttpResponseBase:
     own = await gateway.own_contact()
     if not await pdf_printing_allowed(request):
         return render_error(request, 429)
-    response = await stream_response(
+    return await logged_download(
+        request,
         gateway.personal_data_pdf(own),
         filename=_("Personal data") + ".pdf",
-        disposition="attachment",
+        kind=ActivityKind.PERSONAL_DATA_PDF,
+        record_model="Contact",
+        record_id=own.id,
     )
-    await arecord_activity(
-        request, ActivityKind.PERSONAL_DATA_PDF, record_model="Contact", record_id=own.id
-    )
-    return response
 
 
 @require_POST

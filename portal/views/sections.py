@@ -23,9 +23,8 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from crm_gateway import CheckedRecord
-from portal.activity import arecord_activity
 from portal.crm_data import contact_gateway, page_locale
-from portal.downloads import download_response
+from portal.downloads import logged_download
 from portal.errors import render_error
 from portal.listing import (
     PERIODS,
@@ -161,22 +160,15 @@ async def record_pdf(request: HttpRequest, section: Section, record_id: str) -> 
         return render_error(request, 429)
     row = section.row(checked.record, today())
     download = request.GET.get("download") == "1"
-    response = await download_response(
+    return await logged_download(
         request,
         contact_gateway(request).pdf(checked),
         filename=f"{section.pdf} {row.title}.pdf",
         disposition="attachment" if download else "inline",
-    )
-    if not response.streaming:  # every download slot of the contact in use
-        return response
-    await arecord_activity(
-        request,
-        ActivityKind.PDF_DOWNLOAD,
-        contact_id=request.contact.contact_id,  # type: ignore[attr-defined]
+        kind=ActivityKind.PDF_DOWNLOAD,
         record_model=section.model.MODEL,
         record_id=checked.id,
     )
-    return response
 
 
 @require_GET
@@ -188,20 +180,12 @@ async def record_download(
     checked, _site = await checked_record(request, section, record_id)
     row = section.row(checked.record, today())
     inline = request.GET.get("inline") == "1" and row.previewable
-    response = await download_response(
+    return await logged_download(
         request,
         contact_gateway(request).download(checked),
         filename=row.download_name,
         disposition="inline" if inline else "attachment",
+        kind=None if inline else ActivityKind.DOCUMENT_DOWNLOAD,  # a preview is not a download
+        record_model=section.model.MODEL,
+        record_id=checked.id,
     )
-    if not response.streaming:  # every download slot of the contact in use
-        return response
-    if not inline:
-        await arecord_activity(
-            request,
-            ActivityKind.DOCUMENT_DOWNLOAD,
-            contact_id=request.contact.contact_id,  # type: ignore[attr-defined]
-            record_model=section.model.MODEL,
-            record_id=checked.id,
-        )
-    return response

@@ -11,10 +11,12 @@ import uuid
 
 import httpx2 as httpx
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from crm_emulator.demo_data import make_png
+from portal.downloads import take_slot
 from portal.models import ActivityEvent, PortalSettings
 from tests.conftest import close_response
 from tests.pages.conftest import counted_calls, crm_requests, sign_in, staff_get, staff_token
@@ -150,6 +152,36 @@ def test_open_a_case_with_two_attachments(crm_pages, demo, client, mode):
         assert int(download["Content-Length"]) == len(expected)
         close_response(download)
     assert ActivityEvent.objects.filter(kind="case_created", record_id=case["id"]).exists()
+
+
+def test_case_files_and_the_personal_data_pdf_take_a_download_slot(
+    crm_pages, demo, client, settings
+):
+    """Like every other download: with the contact's slots in use, a friendly 429 and no
+    CRM stream (they were relayed outside the per-contact cap before)."""
+    signed_in(client, crm_pages, demo.main, "portal_auth")
+    cases = crm_records(crm_pages, "/data/aCase", account_id=demo.main.account_id)
+    files = [
+        (case, note)
+        for case in cases
+        for note in crm_records(crm_pages, f"/data/aCase/{case['id']}/notes")
+        if note.get("filename") and note.get("portal_flag") in (True, 1, "1")
+    ]
+    assert files, "the demo account has a case with an attachment"
+    case, note = files[0]
+    attachment = f"/cases/{case['id']}/attachments/{note['id']}"
+    settings.DOWNLOADS_PER_CONTACT = 1
+    slot = async_to_sync(take_slot)(demo.main.contact_id)
+    assert slot is not None
+    crm_pages.control("DELETE", "requests")
+    for url in (attachment, "/profile/personal-data.pdf"):
+        assert client.get(url).status_code == 429, url
+    relayed = [r for r in crm_requests(crm_pages) if r["path"].startswith(("/files/", "/printer/"))]
+    assert relayed == []
+    async_to_sync(slot.release)()
+    served = client.get(attachment)
+    assert served.status_code == 200
+    close_response(served)
 
 
 def test_a_tampered_form_creates_nothing_in_another_account(crm_pages, demo, client):
