@@ -4,6 +4,7 @@ navigation built from them."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -12,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from portal import languages
 from portal.sections import SECTIONS
+from portal.signin.safe_next import safe_next
 from portal.site_settings import settings_for_request
 
 HTMX_VERSION = "2.0.11"  # static/vendor/htmx/<version>/
@@ -74,6 +76,11 @@ def _back_after_language_change(request: HttpRequest) -> str:
         return reverse("login")
     if request.method not in {"GET", "HEAD"}:
         return reverse("dashboard")
+    if path.startswith(reverse("login")):
+        # The sign-in page again, carrying on only a `next` it would itself accept: the
+        # raw query string could hand a visitor's `?next=https://evil.example/` around.
+        target = safe_next(request.GET.get("next"), "")
+        return f"{reverse('login')}?{urlencode({'next': target})}" if target else path
     return request.get_full_path()
 
 
