@@ -19,3 +19,11 @@ STATIC_ROOT = DATA_DIR / "staticfiles"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 SIGNIN_LINK_MIN_SECONDS = 0.0
 PORTAL_BASE_URL = "http://testserver"  # the Django test client's origin
+
+# The test database in a file, as in production (WAL, a busy timeout: portal/settings.py),
+# not Django's default shared-cache in-memory SQLite: there, two requests writing at once
+# (a test of concurrent quote decisions) fail at once with "database table is locked"
+# instead of one waiting for the other as they do on a real SQLite file. One file per
+# test process, so that two runs on one machine do not share it.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
