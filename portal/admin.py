@@ -81,6 +81,10 @@ TRACKED_FIELDS = [
     "profile_editable_fields",
     "erasure_mode",
     "erasure_fields",
+    "section_statement",
+    "statement_max_records",
+    "zip_max_files",
+    "zip_concurrency",
 ]
 
 
@@ -318,6 +322,17 @@ class PortalSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (_("Knowledge base"), {"fields": ["section_help", "help_public"]}),
+        (
+            _("Statement and downloads in bulk"),
+            {
+                "fields": [
+                    "section_statement",
+                    "statement_max_records",
+                    "zip_max_files",
+                    "zip_concurrency",
+                ]
+            },
+        ),
         (_("Lists and records"), {"fields": ["page_size", "activity_retention_days"]}),
         (
             _("Profile and personal data"),

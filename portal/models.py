@@ -224,6 +224,25 @@ class PortalSettings(models.Model):
         validators=[validators.validate_erasure_fields],
         help_text=_("Only with direct erasure: the contact's personal fields it empties."),
     )
+    # --- The statement of account and downloads in bulk (issue 15)
+    section_statement = models.BooleanField(_("statement of account"), default=True)
+    statement_max_records = models.PositiveIntegerField(
+        _("records read for a statement, at most"),
+        default=5000,
+        validators=[MinValueValidator(200), MaxValueValidator(100000)],
+        help_text=_("Invoices and payments together; past it the statement says it stopped."),
+    )
+    zip_max_files = models.PositiveSmallIntegerField(
+        _("files in one zip download, at most"),
+        default=200,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_("Past it, the list asks the contact to narrow the period."),
+    )
+    zip_concurrency = models.PositiveSmallIntegerField(
+        _("files fetched from the CRM at once for a zip"),
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(16)],
+    )
     # Bumped on every save: cache keys and asset URLs (?v=) carry it.
     revision = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -455,6 +474,11 @@ class ActivityKind(models.TextChoices):
     PERSONAL_DATA_PDF = "personal_data_pdf", _("Personal data downloaded")
     ERASURE_REQUESTED = "erasure_requested", _("Erasure of personal data requested")
     PERSONAL_DATA_ERASED = "personal_data_erased", _("Personal data erased")
+    STATEMENT_VIEWED = "statement_viewed", _("Statement viewed")
+    STATEMENT_PDF = "statement_pdf", _("Statement downloaded (PDF)")
+    STATEMENT_CSV = "statement_csv", _("Statement downloaded (CSV)")
+    INVOICES_ZIP = "invoices_zip", _("Invoices downloaded (zip)")
+    DOCUMENTS_ZIP = "documents_zip", _("Documents downloaded (zip)")
 
 
 class ActivityEventQuerySet(models.QuerySet["ActivityEvent"]):
@@ -472,6 +496,8 @@ class ActivityEvent(models.Model):
     at = models.DateTimeField(default=timezone.now, db_index=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=200, blank=True, default="")
+    # How many records an event covered (a statement's items, a zip's files), if several.
+    record_count = models.PositiveIntegerField(null=True, blank=True)
 
     objects = ActivityEventQuerySet.as_manager()
 

@@ -22,7 +22,8 @@ from django.utils.decorators import sync_and_async_middleware
 
 from portal.models import DEFAULT_PORTAL_NAME, PortalSettings
 
-SCHEMA = 5  # 2: contact_recheck_minutes; 3: profile (issue 16); 4: cases; 5: languages
+SCHEMA = 6  # 2: contact_recheck_minutes; 3: profile (issue 16); 4: cases; 5: languages;
+# 6: statement and zips (issue 15)
 CACHE_KEY = f"portal:settings:v{SCHEMA}"
 CACHE_SECONDS = 300
 
@@ -65,6 +66,11 @@ class SiteSettings:
     upload_types: tuple[str, ...] = ()
     cases_per_hour: int = 10
     comments_per_hour: int = 30
+    # The statement of account and downloads in bulk (issue 15)
+    section_statement: bool = True
+    statement_max_records: int = 5000
+    zip_max_files: int = 200
+    zip_concurrency: int = 4
 
     @property
     def sections(self) -> dict[str, bool]:
@@ -74,6 +80,7 @@ class SiteSettings:
             "documents": self.section_documents,
             "cases": self.section_cases,
             "help": self.section_help,
+            "statement": self.section_statement,
         }
 
     @property
@@ -128,6 +135,10 @@ class SiteSettings:
             upload_types=tuple(item.strip().lower() for item in row.upload_types or ()),
             cases_per_hour=row.cases_per_hour,
             comments_per_hour=row.comments_per_hour,
+            section_statement=row.section_statement,
+            statement_max_records=row.statement_max_records,
+            zip_max_files=row.zip_max_files,
+            zip_concurrency=row.zip_concurrency,
         )
 
     def as_dict(self) -> dict:
