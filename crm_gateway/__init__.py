@@ -66,6 +66,7 @@ from crm_gateway.knowledge import KnowledgeBase
 from crm_gateway.models import (
     Account,
     Case,
+    CaseStatuses,
     Contact,
     Currency,
     Document,
@@ -113,6 +114,7 @@ __all__ = [
     "CallLog",
     "CallRecord",
     "Case",
+    "CaseStatuses",
     "CheckedRecord",
     "Conflict",
     "ConnectTimeout",

@@ -343,10 +343,55 @@ class Case(Record):
 
     @property
     def is_closed(self) -> bool:
-        """Closed statuses start with "Closed" in 1CRM's case_status_dom ("Closed -
-        Complete", "Closed - Duplicate", ...); an installation's own closed statuses
-        follow the same convention (our assumption, see docs/cases.md)."""
+        """Closed by 1CRM's own keys alone (case_status_dom: "Closed - Complete", ...).
+        An installation's own keys are read with `CaseStatuses.is_closed` (learned from
+        the CRM's English labels); this property is its fallback."""
         return (self.status or "").strip().lower().startswith("closed")
+
+
+@dataclass(frozen=True)
+class CaseStatuses:
+    """Which of this CRM's case statuses mean closed, and what close and reopen write.
+
+    The reference names no closed statuses. 1CRM's own keys start with "Closed"; an
+    installation with keys of its own ("Erledigt") is read by its English labels
+    ("Closed - Complete"): a status is closed when its key or its English label starts
+    with "Closed". Close writes 1CRM's "Closed - Complete" when the CRM offers it, else
+    its first closed status; reopen "Active - New", else its first open status.
+    """
+
+    closed: frozenset[str] = frozenset()  # casefolded keys
+    close_to: str = ""
+    reopen_to: str = ""
+    known: bool = False  # False: the CRM did not say; 1CRM's own keys are assumed
+
+    def is_closed(self, status: str | None) -> bool:
+        text = (status or "").strip()
+        if text.casefold() in self.closed:
+            return True
+        return text.lower().startswith("closed")
+
+    @classmethod
+    def of(cls, choices: tuple[FieldChoice, ...], close: str, reopen: str) -> CaseStatuses:
+        """From `/meta/fields/aCase`'s status options, labelled in English."""
+        if not choices:
+            return cls(close_to=close, reopen_to=reopen)
+
+        def closed(choice: FieldChoice) -> bool:
+            return any(
+                text.strip().casefold().startswith("closed")
+                for text in (choice.value, choice.label)
+            )
+
+        keys = [c.value for c in choices]
+        shut = [c.value for c in choices if closed(c)]
+        still_open = [key for key in keys if key not in shut]
+        return cls(
+            closed=frozenset(key.strip().casefold() for key in shut),
+            close_to=close if close in shut else (shut[0] if shut else ""),
+            reopen_to=reopen if reopen in still_open else (still_open[0] if still_open else ""),
+            known=True,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Support cases: the declaration, the row with its status, the case's conversation.
 
-Open and closed are computed here, once, from the typed record (`Case.is_closed`); the
+Open and closed are computed here, once, from the typed record and this CRM's own closed
+statuses (`CaseStatuses`, learned by the gateway from `/meta/fields/aCase`); the
 list shows open cases by default (`status=closed` and `status=all` on request) and filters
 them locally from one page of 200, so it works on a CRM whatever its own status filters
 accept. Status, priority and category labels come from `/meta/fields/aCase` in the
@@ -23,7 +24,10 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from crm_gateway import (
+    CASE_CLOSE_STATUS,
+    CASE_REOPEN_STATUS,
     Case,
+    CaseStatuses,
     CheckedRecord,
     ContactGateway,
     CrmError,
@@ -69,6 +73,7 @@ class CaseChoices:
     status: tuple[FieldChoice, ...] = ()
     priority: tuple[FieldChoice, ...] = ()
     category: tuple[FieldChoice, ...] = ()
+    statuses: CaseStatuses = field(default_factory=CaseStatuses)  # which are closed
 
     def label(self, name: str, value: str | None) -> str:
         for choice in getattr(self, name):
@@ -82,19 +87,21 @@ class CaseChoices:
 
 async def case_choices(gateway: ContactGateway) -> CaseChoices:
     """Cached per language (metadata changes rarely); one CRM call when not cached."""
-    key = f"portal:case-choices:v1:{get_language() or 'en'}"
+    key = f"portal:case-choices:v2:{get_language() or 'en'}"
     cached = await cache.aget(key)
     if isinstance(cached, CaseChoices):
         return cached
     try:
         meta = await gateway.case_choices()
+        statuses = await gateway.case_statuses()
     except CrmError as exc:
         logger.warning("case choices unavailable from the CRM: %s", type(exc).__name__)
-        return CaseChoices()
+        return CaseChoices(statuses=CaseStatuses.of((), CASE_CLOSE_STATUS, CASE_REOPEN_STATUS))
     choices = CaseChoices(
         status=field_choices(meta, "status"),
         priority=field_choices(meta, "priority"),
         category=field_choices(meta, "category"),
+        statuses=statuses,
     )
     await cache.aset(key, choices, CHOICES_CACHE_SECONDS)
     return choices
@@ -122,7 +129,7 @@ class CaseRow:
 
     @property
     def is_open(self) -> bool:
-        return not self.record.is_closed
+        return not self.choices.statuses.is_closed(self.record.status)
 
     @property
     def status_label(self) -> str:
@@ -221,12 +228,12 @@ def last_staff_reply(notes: list[CheckedRecord[Note]]) -> dt.datetime | None:
     return max(times) if times else None
 
 
-def can_close(site: SiteSettings, case: Case) -> bool:
-    return site.cases_can_close and not case.is_closed
+def can_close(site: SiteSettings, row: CaseRow) -> bool:
+    return site.cases_can_close and row.is_open and bool(row.choices.statuses.close_to)
 
 
-def can_reopen(site: SiteSettings, case: Case) -> bool:
-    return site.cases_can_reopen and case.is_closed
+def can_reopen(site: SiteSettings, row: CaseRow) -> bool:
+    return site.cases_can_reopen and not row.is_open and bool(row.choices.statuses.reopen_to)
 
 
 async def detail_extra(
@@ -238,11 +245,12 @@ async def detail_extra(
     notes = await gateway.case_notes(checked)
     choices = await case_choices(gateway)
     case = checked.record
+    row = CaseRow(case, choices)
     return {
-        "row": CaseRow(case, choices),
+        "row": row,
         "messages_list": conversation(case, notes, gateway.scope.contact_id),
-        "can_close": can_close(site, case),
-        "can_reopen": can_reopen(site, case),
+        "can_close": can_close(site, row),
+        "can_reopen": can_reopen(site, row),
         **comment_form_context(site),
     }
 

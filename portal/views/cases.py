@@ -22,8 +22,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm_gateway import (
-    CASE_CLOSE_STATUS,
-    CASE_REOPEN_STATUS,
     Case,
     CheckedRecord,
     ContactGateway,
@@ -36,7 +34,7 @@ from portal.downloads import logged_download
 from portal.errors import render_error
 from portal.models import ActivityKind
 from portal.sections.access import checked_record, section_settings
-from portal.sections.cases import CASES, can_close, can_reopen, case_choices
+from portal.sections.cases import CASES, CaseRow, can_close, can_reopen, case_choices
 from portal.signin.session import contact_required
 from portal.uploads import CheckedUpload, bounded_uploads, check_files, crm_source
 from portal.views import case_forms
@@ -229,12 +227,12 @@ async def case_comment(request: HttpRequest, case_id: str) -> HttpResponse:
 
 async def _set_status(request: HttpRequest, case_id: str, close: bool) -> HttpResponse:
     checked, site = await checked_record(request, CASES, case_id)
-    allowed = can_close(site, checked.record) if close else can_reopen(site, checked.record)
+    gateway = contact_gateway(request)
+    row = CaseRow(checked.record, await case_choices(gateway))
+    allowed = can_close(site, row) if close else can_reopen(site, row)
     if not allowed:
         return render_error(request, 403)
-    await contact_gateway(request).set_case_status(
-        checked, CASE_CLOSE_STATUS if close else CASE_REOPEN_STATUS
-    )
+    await gateway.set_case_status(checked, closed=close)
     await arecord_activity(
         request,
         ActivityKind.CASE_CLOSED if close else ActivityKind.CASE_REOPENED,
