@@ -2,7 +2,8 @@
 
 Every state of a list lives in its URL, so back, reload and bookmarks work. The rules:
 
-* `q` (search), `status`, `period`, `from`, `to`, `sort`, `dir`, `page` are read; other
+* `q` (search), `status`, `period`, `from`, `to`, `sort`, `dir`, `page` are read, and
+  the list's own choice filters (`ListSpec.choice_filters`: the cases' `priority`); other
   parameters are ignored, except PHP-style array keys (`status[]`), which are refused.
 * A parameter given twice (`?status=open&status=paid`) is refused: the page cannot know
   which one the visitor meant. So is a value longer than `MAX_VALUE_LENGTH` or a whole
@@ -80,6 +81,18 @@ class SortKey:
 
 
 @dataclass(frozen=True)
+class ChoiceFilter:
+    """A filter on one CRM field, its value one of the CRM's own options (`priority`):
+    a parameter of its own in the query string, sent to the CRM as `filters[field]`.
+    The options (and so which values are accepted) come from the section's
+    `filter_options` hook."""
+
+    field: str  # the CRM field
+    label: Any  # a lazy translation: the select's label
+    blank_label: Any = ""  # "" = "All"
+
+
+@dataclass(frozen=True)
 class ListSpec:
     """What one list page offers: sort keys, statuses and the date its periods filter."""
 
@@ -91,10 +104,14 @@ class ListSpec:
     blank_status_label: Any = ""  # "" = "All"
     date_field: str | None = None
     date_label: Any = ""
+    # More filters, each its own query parameter (name -> filter); never one of PARAMETERS.
+    choice_filters: Mapping[str, ChoiceFilter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.default_sort not in self.sorts:
             raise ValueError("the default sort must be one of the sort keys")
+        if set(self.choice_filters) & set(PARAMETERS):
+            raise ValueError("a choice filter may not take the name of a list parameter")
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,10 @@ class ListQuery:
     sort: str = ""
     dir: Direction = "asc"
     page: int = 1
+    choices: tuple[tuple[str, str], ...] = ()  # (choice filter, value), in the spec's order
+
+    def choice(self, name: str) -> str:
+        return dict(self.choices).get(name, "")
 
     # --- URLs ---------------------------------------------------------------------------
 
@@ -118,6 +139,7 @@ class ListQuery:
             params.append(("q", state.q))
         if state.status:
             params.append(("status", state.status))
+        params.extend((name, value) for name, value in state.choices if value)
         if state.period and state.period != CUSTOM_PERIOD:
             params.append(("period", state.period))
         if state.date_from:
@@ -145,12 +167,27 @@ class ListQuery:
 
     @property
     def is_filtered(self) -> bool:
-        return bool(self.q or self.status or self.period or self.date_from or self.date_to)
+        return bool(
+            self.q
+            or self.status
+            or self.period
+            or self.date_from
+            or self.date_to
+            or any(value for _name, value in self.choices)
+        )
 
     # --- For the gateway ----------------------------------------------------------------
 
     def crm_order(self, spec: ListSpec) -> str:
         return f"{spec.sorts[self.sort].field} {self.dir.upper()}"
+
+    def crm_choice_filters(self, spec: ListSpec) -> tuple[Filter, ...]:
+        """The choice filters asked for, as CRM filters (one value each)."""
+        return tuple(
+            Filter(spec.choice_filters[name].field, value)
+            for name, value in self.choices
+            if value and name in spec.choice_filters
+        )
 
     def crm_date_filter(self, spec: ListSpec) -> DateFilter | None:
         """The period or the from/to range as a CRM date filter (inclusive both ends)."""
@@ -225,6 +262,13 @@ def parse_list_query(query: QueryDict, spec: ListSpec, *, query_length: int = 0)
     status = _single(query, "status").strip()
     if status and status not in spec.statuses:
         raise BadListQuery("unknown status")
+    choices = []
+    for name in spec.choice_filters:
+        value = _single(query, name).strip()
+        if _CONTROL.search(value):
+            raise BadListQuery(f"{name} is not a value")
+        if value:
+            choices.append((name, value))
 
     period = _single(query, "period").strip()
     date_from = _date(_single(query, "from"), "from")
@@ -268,6 +312,7 @@ def parse_list_query(query: QueryDict, spec: ListSpec, *, query_length: int = 0)
         sort=sort,
         dir=direction,
         page=page,
+        choices=tuple(choices),
     )
 
 

@@ -35,7 +35,7 @@ from crm_gateway import (
     Note,
     field_choices,
 )
-from portal.listing import ListSpec, SortKey, StatusPlan
+from portal.listing import ChoiceFilter, ListSpec, SortKey, StatusPlan
 from portal.sections import cells
 from portal.sections.declaration import Column, Section, Texts, fields
 from portal.site_settings import SiteSettings
@@ -60,6 +60,7 @@ SPEC = ListSpec(
     blank_status_label=_("Open"),
     date_field="date_entered",
     date_label=_("Opened"),
+    choice_filters={"priority": ChoiceFilter("priority", _("Priority"))},
 )
 
 
@@ -255,6 +256,12 @@ async def detail_extra(
     }
 
 
+async def filter_options(gateway: ContactGateway) -> dict[str, list[tuple[str, str]]]:
+    """The priorities the CRM offers, labelled in the contact's language (cached)."""
+    choices = await case_choices(gateway)
+    return {"priority": [(choice.value, choice.label) for choice in choices.priority]}
+
+
 def subject(row: CaseRow, locale: Any) -> str:
     return format_html('<a href="{}">{}</a>', row.url, row.record.name or row.title)
 
@@ -296,4 +303,5 @@ CASES = Section(
     rows_of=rows_with_labels,
     detail_extra=detail_extra,
     list_actions="portal/cases/list_actions.html",
+    filter_options=filter_options,
 )

@@ -10,7 +10,7 @@ on it (a hook), never a copy of a view.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -81,6 +81,8 @@ ListFilters = Callable[[SiteSettings, ListQuery, dt.date], Filters | None]
 Visible = Callable[[SiteSettings, Any], bool]
 DetailExtra = Callable[[ContactGateway, CheckedRecord[Any], SiteSettings], Awaitable[dict]]
 RowsExtra = Callable[[ContactGateway, list[Any]], Awaitable[list[Any]]]  # checked -> rows
+# The options of the list's choice filters (ListSpec.choice_filters): name -> (value, label).
+FilterOptions = Callable[[ContactGateway], Awaitable[Mapping[str, Sequence[tuple[str, str]]]]]
 
 
 def fields(names: str) -> tuple[str, ...]:
@@ -121,6 +123,7 @@ class Section:
     detail_extra: DetailExtra | None = None  # more of the detail page's context
     detail_context: Mapping[str, Any] = field(default_factory=dict)
     list_actions: str = ""  # a template beside the list's heading (a "new" button)
+    filter_options: FilterOptions | None = None  # the CRM's options for choice filters
 
     def __post_init__(self) -> None:
         for column in self.columns:

@@ -45,7 +45,12 @@ async def fetch_rows(
         return RowsPage([], 0, 1)
     plan = section.local_status(query.status, on) if section.local_status else StatusPlan()
     date_filter = query.crm_date_filter(section.spec)
-    filters = (*scope_filters, *plan.filters, *((date_filter,) if date_filter else ()))
+    filters = (
+        *scope_filters,
+        *plan.filters,
+        *query.crm_choice_filters(section.spec),
+        *((date_filter,) if date_filter else ()),
+    )
 
     def crm_query(**page: Any) -> CrmListQuery:
         return CrmListQuery(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -29,6 +30,7 @@ from portal.errors import render_error
 from portal.listing import (
     PERIODS,
     BadListQuery,
+    ListQuery,
     Paging,
     page_links,
     page_size_for,
@@ -56,8 +58,12 @@ async def record_list(request: HttpRequest, section: Section) -> HttpResponse:
     except BadListQuery:
         return render_error(request, 400)
     page_size = page_size_for(site.page_size)
+    gateway = contact_gateway(request)
+    options = await section.filter_options(gateway) if section.filter_options else {}
+    if not choices_offered(query, options):
+        return render_error(request, 400)
     page, locale = await asyncio.gather(
-        fetch_rows(contact_gateway(request), section, site, query, page_size), page_locale()
+        fetch_rows(gateway, section, site, query, page_size), page_locale()
     )
     query = dataclasses.replace(query, page=page.number)
     paging = Paging(page=page.number, page_size=page_size, total=page.total)
@@ -78,6 +84,7 @@ async def record_list(request: HttpRequest, section: Section) -> HttpResponse:
         "page_links": page_links(query, section.spec, path, paging),
         "list_path": path,
         "date_label": section.spec.date_label,
+        "choice_selects": choice_selects(section, query, options),
         "crm_locale": locale,
     }
     return render_page(
@@ -87,6 +94,42 @@ async def record_list(request: HttpRequest, section: Section) -> HttpResponse:
         partial="table",
         push_url=query.url(path, section.spec),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ChoiceSelect:
+    """One choice filter as the filter form shows it."""
+
+    name: str
+    label: Any
+    blank_label: Any
+    options: Sequence[tuple[str, str]]
+    current: str
+
+
+def choices_offered(query: ListQuery, options: Mapping[str, Sequence[tuple[str, str]]]) -> bool:
+    """Whether every choice asked for is one the CRM offers (when it said which)."""
+    for name, value in query.choices:
+        offered = options.get(name)
+        if offered and value not in {option for option, _label in offered}:
+            return False
+    return True
+
+
+def choice_selects(
+    section: Section, query: ListQuery, options: Mapping[str, Sequence[tuple[str, str]]]
+) -> list[ChoiceSelect]:
+    """The selects of the filter form: only for filters the CRM gave options for (and
+    one it did not, when a value was asked for, so the form still shows it)."""
+    selects = []
+    for name, choice in section.spec.choice_filters.items():
+        offered = list(options.get(name) or ())
+        current = query.choice(name)
+        if current and current not in {value for value, _label in offered}:
+            offered.append((current, current))
+        if offered:
+            selects.append(ChoiceSelect(name, choice.label, choice.blank_label, offered, current))
+    return selects
 
 
 async def _nothing() -> Any:

@@ -118,6 +118,38 @@ def test_list_shows_open_cases_by_default_and_closed_on_request(crm_pages, demo,
     assert not {str(c["case_number"]) for c in theirs} & numbers(everything.content)
 
 
+def test_the_list_filters_by_priority_in_the_query_string(crm_pages, demo, client):
+    signed_in(client, crm_pages, demo.main, "portal_auth")
+    mine = crm_records(crm_pages, "/data/aCase", account_id=demo.main.account_id)
+    high = {str(c["case_number"]) for c in mine if c["priority"] == "P1"}
+    assert high and high != {str(c["case_number"]) for c in mine}
+
+    def numbers(page: bytes) -> set[str]:
+        return {n.decode() for n in re.findall(rb'<a href="/cases/[0-9a-f-]+/">(\d+)</a>', page)}
+
+    crm_pages.control("DELETE", "requests")
+    response = client.get("/cases/", {"status": "all", "priority": "P1"})
+    assert response.status_code == 200
+    assert numbers(response.content) == high
+    lists = [r for r in crm_requests(crm_pages) if r["path"] == "/data/aCase"]
+    assert [r["query"].count("filters%5Bpriority%5D=P1") for r in lists] == [1]
+    # The select offers the CRM's priorities in the contact's language, P1 chosen; sort
+    # links keep the filter.
+    assert re.search(rb'<select id="list-priority" name="priority">', response.content)
+    assert b'<option value="P1" selected>High</option>' in response.content
+    assert b"priority=P1&amp;sort=number" in response.content
+    htmx = client.get(
+        "/cases/", {"priority": "P1", "status": "all"}, headers={"HX-Request": "true"}
+    )
+    assert htmx["HX-Push-Url"] == "/cases/?status=all&priority=P1"
+    assert numbers(htmx.content) == high
+    # A priority this CRM does not have, or two at once: refused, no list call.
+    crm_pages.control("DELETE", "requests")
+    assert client.get("/cases/", {"priority": "P9"}).status_code == 400
+    assert client.get("/cases/?priority=P1&priority=P2").status_code == 400
+    assert [r for r in crm_requests(crm_pages) if r["path"] == "/data/aCase"] == []
+
+
 # --- Opening a case ----------------------------------------------------------------------
 
 

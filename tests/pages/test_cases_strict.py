@@ -97,6 +97,8 @@ def test_the_list_tells_open_from_closed_in_the_installations_vocabulary(
     assert numbers("/cases/") == still_open
     assert numbers("/cases/", status="closed") == closed
     assert numbers("/cases/", status="all") == closed | still_open
+    high = {str(c["case_number"]) for c in mine if c.get("priority") == "P1"}
+    assert high and numbers("/cases/", status="all", priority="P1") == high
 
 
 @pytest.mark.parametrize("mode", MODES)

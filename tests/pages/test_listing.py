@@ -207,3 +207,20 @@ def test_paging_numbers():
     assert Paging(page=1, page_size=20, total=0).pages == 1
     assert Paging(page=1, page_size=20, total=0).first_item == 0
     assert not Paging(page=15, page_size=20, total=300).has_next
+
+
+def test_a_choice_filter_is_its_own_parameter_and_one_crm_filter():
+    from portal.sections.cases import SPEC as CASE_SPEC
+
+    query = parse_list_query(QueryDict("priority=P1&status=closed&sort=number"), CASE_SPEC)
+    assert query.choice("priority") == "P1" and query.is_filtered
+    assert query.crm_choice_filters(CASE_SPEC) == (Filter("priority", "P1"),)
+    url = query.url("/cases/", CASE_SPEC)
+    assert url.startswith("/cases/?status=closed&priority=P1&sort=number")
+    assert parse_list_query(QueryDict(url.split("?", 1)[1]), CASE_SPEC) == query
+    assert parse_list_query(QueryDict(""), CASE_SPEC).crm_choice_filters(CASE_SPEC) == ()
+    for refused in ("priority=P1&priority=P2", "priority[]=P1", "priority=%01"):
+        with pytest.raises(BadListQuery):
+            parse_list_query(QueryDict(refused), CASE_SPEC)
+    # Lists without it ignore the parameter, as any other unknown one.
+    assert parse_list_query(QueryDict("priority=P1"), INVOICE_SPEC).choices == ()
