@@ -309,6 +309,27 @@ class ContactLanguage(models.Model):
         return f"{self.contact_id}: {self.language}"
 
 
+class CaseSeen(models.Model):
+    """How far a contact has read one of their cases: the newest staff reply the case's
+    page showed them, by the CRM's own timestamp (so the portal's clock never matters).
+    The dashboard's open cases box marks a case whose staff replies are newer, or that
+    has staff replies and was never opened. One row per contact and case."""
+
+    contact_id = models.CharField(_("CRM contact id"), max_length=64)
+    case_id = models.CharField(_("CRM case id"), max_length=64)
+    replies_seen_until = models.DateTimeField(_("staff replies seen until"), null=True, blank=True)
+    viewed_at = models.DateTimeField(_("last viewed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("case seen by a contact")
+        constraints = [
+            models.UniqueConstraint(fields=["contact_id", "case_id"], name="case_seen_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.case_id}"
+
+
 class SettingsChange(models.Model):
     """One changed field of PortalSettings: who changed it, when, from what to what."""
 

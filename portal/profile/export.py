@@ -1,6 +1,7 @@
 """What the portal itself holds about a contact, as JSON (`/profile/activity.json`):
-the activity log (sign-ins, downloads, decisions), the access record and the e-mail
-changes asked for. Never token hashes; customer data itself lives in the CRM."""
+the activity log (sign-ins, downloads, decisions), the access record, the e-mail
+changes asked for and which cases' replies they have seen. Never token hashes; customer
+data itself lives in the CRM."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from portal.models import ActivityEvent, ContactAccess, EmailChange
+from portal.models import ActivityEvent, CaseSeen, ContactAccess, EmailChange
 
 MAX_EVENTS = 10_000
 
@@ -41,6 +42,14 @@ async def portal_data(contact_id: str) -> dict[str, Any]:
         }
         async for change in EmailChange.objects.filter(contact_id=contact_id)
     ]
+    cases_seen = [
+        {
+            "case_id": seen.case_id,
+            "staff_replies_seen_until": _when(seen.replies_seen_until),
+            "last_viewed": _when(seen.viewed_at),
+        }
+        async for seen in CaseSeen.objects.filter(contact_id=contact_id).order_by("case_id")
+    ]
     return {
         "contact_id": contact_id,
         "exported_at": _when(timezone.now()),
@@ -51,4 +60,5 @@ async def portal_data(contact_id: str) -> dict[str, Any]:
         },
         "activity": events,
         "email_changes": changes,
+        "cases_seen": cases_seen,
     }

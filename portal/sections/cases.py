@@ -35,6 +35,7 @@ from crm_gateway import (
     Note,
     field_choices,
 )
+from portal.case_seen import mark_seen, seen_until
 from portal.listing import ChoiceFilter, ListSpec, SortKey, StatusPlan
 from portal.sections import cells
 from portal.sections.declaration import Column, Section, Texts, fields
@@ -186,11 +187,22 @@ class Message:
     mine: bool  # this contact wrote it
     attachment: str = ""  # the file's name
     attachment_url: str = ""
+    new: bool = False  # a staff reply the contact had not seen before this page
 
 
-def conversation(case: Case, notes: list[CheckedRecord[Note]], contact_id: str) -> list[Message]:
+def is_after(when: dt.datetime | None, seen_until: dt.datetime | None) -> bool:
+    return seen_until is None or bool(when and when > seen_until)
+
+
+def conversation(
+    case: Case,
+    notes: list[CheckedRecord[Note]],
+    contact_id: str,
+    seen_until: dt.datetime | None = None,
+) -> list[Message]:
     """The description first, then every portal note oldest first; a note with a contact
-    is the customer's side (our reading: staff replies carry no contact id)."""
+    is the customer's side (our reading: staff replies carry no contact id). Staff
+    replies after `seen_until` (all of them when None) are marked new."""
     messages = [
         Message(
             "description",
@@ -217,16 +229,13 @@ def conversation(case: Case, notes: list[CheckedRecord[Note]], contact_id: str) 
                 attachment_url=reverse("case-attachment", args=[case.id, note.id])
                 if note.filename
                 else "",
+                new=not note.contact_id
+                and (
+                    seen_until is None or bool(note.date_entered and note.date_entered > seen_until)
+                ),
             )
         )
     return messages
-
-
-def last_staff_reply(notes: list[CheckedRecord[Note]]) -> dt.datetime | None:
-    times = [
-        n.record.date_entered for n in notes if not n.record.contact_id and n.record.date_entered
-    ]
-    return max(times) if times else None
 
 
 def can_close(site: SiteSettings, row: CaseRow) -> bool:
@@ -247,9 +256,12 @@ async def detail_extra(
     choices = await case_choices(gateway)
     case = checked.record
     row = CaseRow(case, choices)
+    contact_id = gateway.scope.contact_id
+    before = (await seen_until(contact_id, [case.id])).get(case.id)
+    await mark_seen(contact_id, case.id, notes)
     return {
         "row": row,
-        "messages_list": conversation(case, notes, gateway.scope.contact_id),
+        "messages_list": conversation(case, notes, contact_id, before),
         "can_close": can_close(site, row),
         "can_reopen": can_reopen(site, row),
         **comment_form_context(site),

@@ -6,7 +6,8 @@ Three CRM calls run concurrently (asyncio.gather), each one page at most:
   unless more than 200 invoices are open (then the page says "at least");
 * quotes awaiting the contact's decision and still valid (the first five, soonest to
   expire first);
-* the latest five documents.
+* the latest five documents;
+* the open cases box (portal/views/dashboard_cases.py: its own calls, counted there).
 A box whose call failed shows its own error with a retry link; if every call failed
 because the CRM is unreachable, the whole page is the friendly 503.
 """
@@ -30,13 +31,14 @@ from portal.formatting import CrmLocale
 from portal.listing import ListQuery
 from portal.parts import part_failed
 from portal.rendering import render_page
-from portal.sections import DOCUMENTS, INVOICES, QUOTES
+from portal.sections import CASES, DOCUMENTS, INVOICES, QUOTES
 from portal.sections.documents import DocumentRow
 from portal.sections.invoices import InvoiceRow, stage_filters
 from portal.sections.quotes import QuoteRow, stages_for, still_valid
 from portal.sections.rows import today
 from portal.signin.session import contact_required
 from portal.site_settings import SiteSettings, aget_portal_settings
+from portal.views.dashboard_cases import open_cases
 
 RECENT = 5
 
@@ -123,6 +125,8 @@ async def _nothing() -> None:
 @contact_required
 async def dashboard(request: HttpRequest) -> HttpResponse:
     site = await aget_portal_settings()
+    # The open cases box (portal/views/dashboard_cases.py) runs beside the others.
+    cases_box = asyncio.ensure_future(open_cases(request) if CASES.enabled(site) else _nothing())
     calls: list[Awaitable[Any]] = [
         _invoices(request, site) if INVOICES.enabled(site) else _nothing(),
         _quotes(request, site) if QUOTES.enabled(site) else _nothing(),
@@ -131,6 +135,7 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
     ]
     invoices, quotes, documents, locale = await asyncio.gather(*calls, return_exceptions=True)
     boxes = {"invoices": invoices, "quotes": quotes, "documents": documents}
+    boxes["cases"] = (await asyncio.gather(cases_box, return_exceptions=True))[0]
     # Signing in again, or a bug, is raised for the whole page (middleware / 500 page).
     failed = {name: part_failed(box, name) for name, box in boxes.items()}
     failures = [boxes[name] for name, box_failed in failed.items() if box_failed]
@@ -148,5 +153,6 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
         "awaiting_url": ListQuery(status="awaiting").url(reverse(QUOTES.key), QUOTES.spec),
         "crm_locale": locale if isinstance(locale, CrmLocale) else CrmLocale(),
         "retry_url": request.get_full_path(),
+        "cases": boxes["cases"],
     }
     return render_page(request, "portal/dashboard.html", context)

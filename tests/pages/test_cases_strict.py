@@ -235,3 +235,22 @@ def test_the_knowledge_base_on_the_strict_crm(client, strict, strict_demo, setti
         assert active not in article, active
     search = client.get("/help/", {"q": "Große Grüße"})
     assert f"/help/articles/{found[GERMAN_ARTICLE_SLUG]['id']}/".encode() in search.content
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_dashboards_open_cases_box_on_the_strict_crm(
+    client, strict, strict_demo, settings, mode
+):
+    from tests.pages.test_dashboard import box
+
+    signed_in(client, strict, strict_demo.main, mode, settings)
+    mine = crm_records(strict, "/data/aCase", account_id=strict_demo.main.account_id)
+    still_open = [c for c in mine if c.get("status") not in CLOSED]
+    response = client.get("/")
+    assert response.status_code == 200
+    cases = box(response.content.decode(), "cases")
+    assert "card--failed" not in cases
+    assert f"{len(still_open)} open case" in cases
+    shown = set(re.findall(r'href="/cases/([0-9a-f-]+)/"', cases))
+    assert shown and shown <= {c["id"] for c in still_open}
+    assert "new repl" in cases  # the demo's staff replies, read although links are refused

@@ -67,7 +67,8 @@ def test_dashboard_calls_run_concurrently_and_are_counted(contact_client, crm_pa
         response = contact_client.get("/")
     elapsed = time.monotonic() - started
     assert response.status_code == 200
-    assert len(log) == 3
+    # The three boxes' calls (the open cases box's own are counted in its tests).
+    assert len([call for call in log.calls if "aCase" not in call.path]) == 3
     assert elapsed < 1.0, "three 400 ms calls in parallel, not one after the other"
 
 

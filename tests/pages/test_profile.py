@@ -462,6 +462,7 @@ def test_activity_json_is_what_the_portal_holds_about_the_contact(client_of, per
     assert data["contact_id"] == person.contact_id
     assert [(e["kind"], e["record_id"]) for e in data["activity"]] == [("pdf_download", "i1")]
     assert "token" not in response.content.decode().lower()
+    assert data["cases_seen"] == []  # which cases' replies they saw (the dashboard's box)
 
 
 # --- the gateway's own-record writes refuse before any call -----------------------------
