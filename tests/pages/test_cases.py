@@ -448,3 +448,66 @@ def test_another_accounts_case_note_is_not_reachable_through_mine(crm_pages, dem
     )
     response = client.get(f"/cases/{mine['id']}/attachments/{note['id']}")
     assert response.status_code == 404
+
+
+def test_rate_limits_on_new_cases_and_comments_answer_clearly(crm_pages, demo, client):
+    PortalSettings.objects.filter(pk=1).update(cases_per_hour=1, comments_per_hour=1)
+    from portal.site_settings import forget_portal_settings
+
+    forget_portal_settings()
+    signed_in(client, crm_pages, demo.main, "portal_auth")
+    case_url = new_case(client, subject=f"First {uuid.uuid4().hex[:8]}")["Location"]
+    subject = f"Second {uuid.uuid4().hex[:8]}"
+    crm_pages.control("DELETE", "requests")
+    refused = new_case(client, subject=subject)
+    assert refused.status_code == 429
+    assert b"You have opened many cases in the last hour" in refused.content
+    assert f'value="{subject}"'.encode() in refused.content  # what was typed is kept
+    assert case_of(crm_pages, subject) is None
+    assert not [
+        e for e in crm_requests(crm_pages) if e["method"] == "POST" and "/data/" in e["path"]
+    ]
+
+    def comment(body: str):
+        token = form_token(client.get(case_url).content)
+        return client.post(f"{case_url}comment", {"submission": token, "body": body})
+
+    assert comment("One message.").status_code == 302
+    again = comment("Another message.")
+    assert again.status_code == 429
+    assert b"You have sent many messages in the last hour" in again.content
+    assert b"Another message.</textarea>" in again.content
+    case_id = case_url.strip("/").split("/")[-1]
+    notes = crm_records(crm_pages, f"/data/aCase/{case_id}/notes")
+    assert [n["description"] for n in notes] == ["One message."]
+
+
+def test_writing_pages_make_a_bounded_number_of_calls(crm_pages, demo, client):
+    signed_in(client, crm_pages, demo.main, "portal_auth")
+    client.get("/cases/new/")  # warms the choices, the locale and the token
+    with counted_calls() as form:
+        page = client.get("/cases/new/")
+    assert form.calls == []  # everything it needs is cached
+    token = form_token(page.content)
+    files = [upload("a.png", PNG, "image/png"), upload("b.png", PNG, "image/png")]
+    data = {"submission": token, "subject": f"Counted {uuid.uuid4().hex[:8]}",
+            "description": "Two files.", "attachments": files}  # fmt: skip
+    with counted_calls() as created:
+        case_url = client.post("/cases/new/", data)["Location"]
+
+    def crm_calls(log) -> list[str]:  # besides minting the contact's token
+        return [c.path for c in log.calls if not c.path.startswith(("/portal/auth", "/auth/"))]
+
+    # Two uploads, the case, its read-back, two notes.
+    assert crm_calls(created) == [
+        "/files/upload", "/files/upload", "/data/aCase",
+        f"/data/aCase/{case_url.strip('/').split('/')[-1]}", "/data/Note", "/data/Note",
+    ]  # fmt: skip
+    token = form_token(client.get(case_url).content)
+    with counted_calls() as commented:
+        client.post(f"{case_url}comment", {"submission": token, "body": "Counted."})
+    # The case (its check), the note.
+    assert crm_calls(commented) == [
+        f"/data/aCase/{case_url.strip('/').split('/')[-1]}",
+        "/data/Note",
+    ]
