@@ -11,6 +11,7 @@ values, and the form without the choices it cannot offer.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -94,8 +95,7 @@ async def case_choices(gateway: ContactGateway) -> CaseChoices:
     if isinstance(cached, CaseChoices):
         return cached
     try:
-        meta = await gateway.case_choices()
-        statuses = await gateway.case_statuses()
+        meta, statuses = await asyncio.gather(gateway.case_choices(), gateway.case_statuses())
     except CrmError as exc:
         logger.warning("case choices unavailable from the CRM: %s", type(exc).__name__)
         return CaseChoices(statuses=CaseStatuses.of((), CASE_CLOSE_STATUS, CASE_REOPEN_STATUS))

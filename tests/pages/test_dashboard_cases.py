@@ -43,7 +43,7 @@ def staff_reply(crm, case_id: str, text: str) -> None:
 
 def test_the_box_counts_open_cases_and_marks_unseen_staff_replies(contact_client, crm_pages, demo):
     mine = crm_records(crm_pages, "/data/aCase", account_id=demo.main.account_id)
-    still_open = [c for c in mine if not c["status"].startswith("Closed")]
+    still_open = [c for c in mine if not (c["status"] or "").startswith("Closed")]
     html = contact_client.get("/").content.decode()
     cases = box(html, "cases")
     count = len(still_open)
