@@ -1,10 +1,16 @@
-"""E-mail a contact a one-time sign-in link: from the sign-in form, or sent by staff.
+"""E-mail a contact a one-time sign-in link: from the sign-in form, or sent by staff;
+and the portal's other mails to contacts, through the same queue (`queue_mail`).
 
 From the form the link goes out in the background (`queue_sign_in_link`): the answer
 must not tell a known address from an unknown one, and a mail relay that is slow or
 fails would, if the request waited for it (a slower answer, or a 500 for known addresses
 only). A small pool of threads sends it after the request has been answered; a failed
 send is logged for the operator. Staff invites are sent at once, so staff see a failure.
+
+The profile's mails (the e-mail change's confirmation link and the notice to the old
+address, an erasure request to the support address) are rendered in the request, in its
+language, and only handed to the same threads to send (`queue_mail`): a slow relay never
+holds a page, and a failed send is a log line naming the mail and the contact.
 """
 
 import logging
@@ -106,9 +112,36 @@ def _send_queued_link(
         close_old_connections()
 
 
+def queue_mail(subject: str, body: str, to: str, *, what: str, contact_id: str) -> None:
+    """Send a mail rendered in the request after the request is answered; return at once.
+    `what` names it in the log line of a failed send (never its body: it may hold a link).
+    """
+    queued = _mail_threads.submit(_send_queued_mail, subject, body, to, what, contact_id)
+    _queued.add(queued)
+    queued.add_done_callback(_queued.discard)
+
+
+def _send_queued_mail(subject: str, body: str, to: str, what: str, contact_id: str) -> None:
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
+    except (smtplib.SMTPException, OSError) as error:
+        logger.error(
+            "could not send %s for contact %s: the mail relay failed (%s: %s)",
+            what,
+            contact_id,
+            type(error).__name__,
+            error,
+        )
+    except Exception:
+        logger.exception("could not send %s for contact %s", what, contact_id)
+
+
 def finish_queued_links(timeout: float = 30) -> None:
-    """Wait until the links queued so far are sent or have failed (tests; shutdown)."""
+    """Wait until the mails queued so far are sent or have failed (tests; shutdown)."""
     futures.wait(list(_queued), timeout=timeout)
+
+
+finish_queued_mail = finish_queued_links
 
 
 async def send_sign_in_link(contact_id: str, request: HttpRequest) -> bool:

@@ -3,7 +3,9 @@
 The new address gets a one-time link (the sign-in links' pattern: a random token, only
 its SHA-256 stored, 15 minutes, used once even under concurrent clicks); only following
 it writes `email1` in the CRM, and the old address then gets a notice. An address
-another contact already has is refused without saying whose.
+another contact already has is refused without saying whose. Both mails are rendered in
+the page's language and sent from the sign-in links' mail queue (`portal.signin_links`),
+after the page is answered.
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +22,7 @@ from crm_gateway import StaffGateway
 from portal.models import EmailChange
 from portal.public_url import absolute_url
 from portal.signin.links import LINK_LIFETIME, hash_token
+from portal.signin_links import queue_mail
 from portal.site_settings import SiteSettings
 
 
@@ -74,17 +74,24 @@ async def consume_change(token: str, contact_id: str) -> EmailChange | None:
     return change if claimed == 1 else None
 
 
-async def mail_confirmation(site: SiteSettings, name: str, new_email: str, token: str) -> None:
+def queue_confirmation(
+    site: SiteSettings, contact_id: str, name: str, new_email: str, token: str
+) -> None:
+    """Mail the link to the new address, in the page's language, from the mail queue: the
+    page does not wait for the relay (a failed send is the operator's log line; the
+    contact can ask again)."""
     url = absolute_url(reverse("profile-email-confirm", args=[token]))
     body = render_to_string(
         "portal/email/email_change_confirm.txt", {"site": site, "url": url, "name": name}
     )
     subject = _("Confirm your new e-mail address for %(portal)s") % {"portal": site.portal_name}
-    await sync_to_async(send_mail)(subject, body, settings.DEFAULT_FROM_EMAIL, [new_email])
+    queue_mail(subject, body, new_email, what="an e-mail change link", contact_id=contact_id)
 
 
-async def mail_notice(site: SiteSettings, name: str, old_email: str, new_email: str) -> None:
-    """Tell the old address that the portal now uses another one."""
+def queue_notice(
+    site: SiteSettings, contact_id: str, name: str, old_email: str, new_email: str
+) -> None:
+    """Tell the old address that the portal now uses another one (from the mail queue)."""
     if not old_email:
         return
     body = render_to_string(
@@ -92,4 +99,4 @@ async def mail_notice(site: SiteSettings, name: str, old_email: str, new_email: 
         {"site": site, "name": name, "new_email": new_email},
     )
     subject = _("Your e-mail address for %(portal)s was changed") % {"portal": site.portal_name}
-    await sync_to_async(send_mail)(subject, body, settings.DEFAULT_FROM_EMAIL, [old_email])
+    queue_mail(subject, body, old_email, what="the e-mail change notice", contact_id=contact_id)

@@ -10,18 +10,11 @@ like the portal's other notes in the CRM.
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import smtplib
-
-from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.core.mail import send_mail
 
 from crm_gateway import ContactGateway
 from portal.models import ErasureMode
+from portal.signin_links import queue_mail
 from portal.site_settings import SiteSettings
-
-logger = logging.getLogger(__name__)
 
 SUBJECT = "Request to erase personal data (customer portal)"
 
@@ -44,13 +37,15 @@ async def request_erasure(gateway: ContactGateway, site: SiteSettings, who: str)
     if site.erasure_mode == ErasureMode.NOTE:
         own = await gateway.own_contact()
         await gateway.add_note(own, name=SUBJECT, description=description)
-        try:
-            await sync_to_async(send_mail)(
-                SUBJECT, description, settings.DEFAULT_FROM_EMAIL, [site.support_email]
-            )
-        except (OSError, smtplib.SMTPException) as exc:
-            # The note in the CRM is the request; the operator hears of the lost e-mail.
-            logger.error("could not mail an erasure request (contact %s): %s", contact_id, exc)
+        # The note in the CRM is the request; the mail goes out after the answer, and a
+        # failed send is the operator's log line.
+        queue_mail(
+            SUBJECT,
+            description,
+            site.support_email,
+            what="an erasure request to the support address",
+            contact_id=contact_id,
+        )
         return ErasureMode.NOTE
     await gateway.create_case(subject=SUBJECT, description=description)
     return ErasureMode.CASE

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import smtplib
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -160,12 +159,7 @@ async def email_request(request: HttpRequest) -> HttpResponse:
             email_error=problem,
         )
     token = await email_change.start_change(contact.contact_id, current, email)
-    try:
-        await email_change.mail_confirmation(site, contact.name, email, token)
-    except (OSError, smtplib.SMTPException) as exc:  # never the link in the log
-        logger.error("could not mail an e-mail change link (contact %s): %s", own.id, exc)
-        messages.error(request, _("We could not send the link just now. Please try again."))
-        return HttpResponseRedirect(reverse("profile"))
+    email_change.queue_confirmation(site, contact.contact_id, contact.name, email, token)
     await arecord_activity(
         request, ActivityKind.EMAIL_CHANGE_REQUESTED, record_model="Contact", record_id=own.id
     )
@@ -205,12 +199,9 @@ async def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
     stored = dict(await session.aget(SESSION_KEY) or {})
     await session.aset(SESSION_KEY, {**stored, "email": change.new_email})
     site = await aget_portal_settings()
-    try:
-        await email_change.mail_notice(site, contact.name, change.old_email, change.new_email)
-    except (OSError, smtplib.SMTPException) as exc:  # the change stands; the operator hears
-        logger.error(
-            "could not mail the e-mail change notice (contact %s): %s", contact.contact_id, exc
-        )
+    email_change.queue_notice(
+        site, contact.contact_id, contact.name, change.old_email, change.new_email
+    )
     await arecord_activity(
         request, ActivityKind.EMAIL_CHANGED, record_model="Contact", record_id=contact.contact_id
     )

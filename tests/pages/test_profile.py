@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict
 from importlib import import_module
 
@@ -24,6 +26,7 @@ from django.utils import timezone
 
 from portal.models import ActivityEvent, EmailChange, PortalSettings
 from portal.signin.session import SESSION_KEY
+from portal.signin_links import finish_queued_mail
 from portal.site_settings import forget_portal_settings
 from tests.pages.conftest import (
     DemoContact,
@@ -34,6 +37,7 @@ from tests.pages.conftest import (
     staff_token,
     streamed,
 )
+from tests.signin.smtp_server import SmtpServer
 
 pytestmark = pytest.mark.django_db
 
@@ -263,6 +267,7 @@ def _ask_for_email_change(client, new_email: str) -> str:
     mail.outbox.clear()
     response = client.post("/profile/email/", {"email": new_email})
     assert response.status_code == 302, response.content[:500]
+    finish_queued_mail()  # sent from the mail queue, after the answer
     [message] = mail.outbox
     assert message.to == [new_email]
     match = CONFIRM_LINK.search(message.body)
@@ -281,6 +286,7 @@ def test_the_email_is_written_only_after_the_link_is_followed(client_of, crm_pag
     response = client_of.post(link)
     assert response.status_code == 302
     assert crm_contact(crm_pages, person.contact_id)["email1"] == new_email
+    finish_queued_mail()
     # The old address is told.
     assert [m.to for m in mail.outbox] == [[person.email]]
     assert new_email in mail.outbox[0].body
@@ -322,6 +328,7 @@ def test_an_address_of_another_contact_is_refused_without_saying_whose(
     mail.outbox.clear()
     response = client_of.post("/profile/email/", {"email": demo.other.email.upper()})
     assert response.status_code == 400
+    finish_queued_mail()
     page = response.content.decode()
     assert "This address cannot be used" in page
     assert demo.other.name not in page and demo.other.account_name not in page
@@ -333,7 +340,74 @@ def test_a_bad_address_is_refused_and_kept(client_of, crm_pages):
     response = client_of.post("/profile/email/", {"email": "not-an-address"})
     assert response.status_code == 400
     assert 'value="not-an-address"' in response.content.decode()
+    finish_queued_mail()
     assert mail.outbox == []
+
+
+@pytest.fixture
+def relay(request, settings) -> Iterator[SmtpServer]:
+    """Django's real SMTP backend on a local SMTP server (tests/signin/smtp_server.py)."""
+    server = SmtpServer(**getattr(request, "param", {})).start()
+    settings.MAILERS = {"default": server.mailer()}
+    yield server
+    server.release()
+    server.stop()
+    finish_queued_mail()
+
+
+# Transactional, like every test whose mail goes out on the mail thread (portal.signin_links):
+# that thread has its own database connection.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("relay", [{"hold": True}], indirect=True)
+def test_the_email_change_page_is_answered_before_a_slow_relay_has_the_link(
+    client_of, crm_pages, person, relay
+):
+    """No wall clock: the relay holds its greeting until released, so an answer that is
+    here while the relay has no message did not wait for it."""
+    new_email = f"slow.{uuid.uuid4().hex[:8]}@example.com"
+    response = client_of.post("/profile/email/", {"email": new_email}, follow=True)
+    assert response.status_code == 200
+    assert relay.messages == [], "the page waited for the mail relay"
+    assert f"We sent a link to {new_email}" in response.content.decode()
+    assert ActivityEvent.objects.filter(
+        kind="email_change_requested", contact_id=person.contact_id
+    ).exists()
+
+    relay.release()
+    finish_queued_mail()
+    [message] = [m.decode() for m in relay.messages]
+    assert f"To: {new_email}" in message
+    link = CONFIRM_LINK.search(message.replace("=\r\n", ""))
+    assert link, message
+    # The queued link works like any other: only following it writes the address.
+    assert crm_contact(crm_pages, person.contact_id)["email1"] == person.email
+    assert client_of.post(link.group(1)).status_code == 302
+    assert crm_contact(crm_pages, person.contact_id)["email1"] == new_email
+    finish_queued_mail()
+    assert len(relay.messages) == 2  # and the old address's notice, from the queue too
+    assert f"To: {person.email}" in relay.messages[1].decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("relay", [{"reject_data": True}], indirect=True)
+def test_a_failing_relay_leaves_the_page_alone_and_the_operator_a_log_line(
+    client_of, person, relay, caplog
+):
+    caplog.set_level(logging.INFO)
+    new_email = f"lost.{uuid.uuid4().hex[:8]}@example.com"
+    response = client_of.post("/profile/email/", {"email": new_email})
+    assert response.status_code == 302 and response["Location"] == "/profile/"
+    finish_queued_mail()
+    assert relay.connections == 1 and relay.messages == []
+    failures = [
+        r for r in caplog.records if r.name == "portal.signin_links" and r.levelno == logging.ERROR
+    ]
+    assert len(failures) == 1, caplog.text
+    line = failures[0].getMessage()
+    assert f"could not send an e-mail change link for contact {person.contact_id}" in line
+    assert "554" in line, "the relay's answer is in the log line"
+    change = EmailChange.objects.get(contact_id=person.contact_id)
+    assert "/profile/email/" not in caplog.text and change.token_hash not in caplog.text
 
 
 # --- personal data ----------------------------------------------------------------------
@@ -397,6 +471,7 @@ def test_where_cases_are_off_erasure_is_a_note_and_an_email(client_of, crm_pages
     mail.outbox.clear()
     response = client_of.post("/profile/erasure", {"confirm": "yes"})
     assert response.status_code == 200
+    finish_queued_mail()  # the support address's mail goes out after the answer
     token = staff_token(crm_pages.api_url)
     notes = staff_get(
         crm_pages.api_url,
