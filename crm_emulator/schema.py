@@ -931,10 +931,34 @@ DE.update(
 )
 
 
+# The case options in French too (issue 16: French labels beside English and German), by
+# their English label, so the demo's French portal shows the CRM's French words.
+OPTION_LABELS_FR = {
+    "New": "Nouveau",
+    "Assigned": "Attribué",
+    "Waiting for you": "En attente de votre réponse",
+    "Closed": "Fermé",
+    "Closed: no fault found": "Fermé : aucun défaut constaté",
+    "Closed: rejected": "Fermé : refusé",
+    "Closed: duplicate": "Fermé : doublon",
+    "High": "Haute",
+    "Medium": "Moyenne",
+    "Low": "Basse",
+    "Tools and hardware": "Outils et matériel",
+    "Deliveries": "Livraisons",
+    "Documents and invoices": "Documents et factures",
+    "Training": "Formation",
+    "Website and portal": "Site web et portail",
+    "Something else": "Autre chose",
+}
+
+
 def option_label(model: str, field_name: str, option: str, language: str) -> str:
     labels = OPTION_LABELS.get((model, field_name), {}).get(option)
     if labels is None:
         return label(option, language)
+    if language == "fr":
+        return OPTION_LABELS_FR.get(labels[0], labels[0])
     return labels[1] if language == "de" else labels[0]
 
 

@@ -52,6 +52,19 @@ def test_labels_in_french_beside_english_and_german(api: Api):
     assert (label("en"), label("de"), label("fr")) == ("First Name", "Vorname", "Prénom")
 
 
+def test_case_options_in_french_beside_english_and_german(api: Api):
+    staff = api.staff()
+
+    def options(language: str) -> dict:
+        reply = api.get("/meta/fields/aCase", staff, headers={"Accept-Language": language})
+        return reply.json()["fields"]["status"]["options"]
+
+    english, german, french = options("en"), options("de"), options("fr")
+    assert english["Closed - Complete"] == "Closed" and german["Closed - Complete"] == "Geschlossen"
+    assert french["Closed - Complete"] == "Fermé"
+    assert set(french) == set(english) and all(french[k] != english[k] for k in english)
+
+
 def test_personal_data_print_is_a_pdf_of_the_contact(api: Api, two_contacts):
     staff = api.staff()
     contact_id = _new_contact(api, staff, two_contacts[0]["primary_account_id"])

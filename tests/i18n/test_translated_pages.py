@@ -11,7 +11,7 @@ from django.core import mail
 from django.test import Client
 
 from portal.models import PortalSettings
-from portal.signin_links import finish_queued_links
+from portal.signin_links import finish_queued_links, finish_queued_mail
 from tests.i18n.untranslated import untranslated
 from tests.pages.conftest import Demo, new_awaiting_quote, sign_in
 from tests.shell.html import parse
@@ -189,3 +189,106 @@ def test_the_sign_in_e_mail_is_in_the_contacts_own_language(crm, demo: Demo, tra
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject.startswith("Votre lien de connexion")
     assert not untranslated(mail.outbox[0].body, "fr", text=True)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_profile_pages_and_mails_are_translated(crm_pages, demo: Demo, client, language):
+    """The profile with its form messages, the e-mail change (both mails and the link's
+    pages), an invalid link and the erasure steps, for a contact of the test's own (the
+    change and the erasure request write to the CRM)."""
+    from tests.pages.test_profile import new_person
+
+    person = new_person(crm_pages, demo.main.account_id, demo.main.account_name)
+    sign_in(client, crm_pages.api_url, person)
+    headers = {"Accept-Language": language}
+
+    def translated(response, what: str, status: int = 200) -> None:
+        assert response.status_code == status, (what, response.status_code)
+        assert_translated(response.content.decode(), language, what)
+
+    unchanged = client.post("/profile/", {}, headers=headers, follow=True)
+    translated(unchanged, "the profile, nothing changed")
+    wrong = client.post(
+        "/profile/", {"last_name": "", "phone_work": "call me", "title": "x" * 101}, headers=headers
+    )
+    translated(wrong, "the profile with errors", 400)
+    bad_address = client.post("/profile/email/", {"email": "not an address"}, headers=headers)
+    translated(bad_address, "a bad new address", 400)
+    taken = client.post("/profile/email/", {"email": demo.other.email}, headers=headers)
+    translated(taken, "another contact's address", 400)
+
+    mail.outbox.clear()
+    new_email = f"neu.{person.contact_id[:8]}@example.com"
+    sent = client.post("/profile/email/", {"email": new_email}, headers=headers, follow=True)
+    translated(sent, "the link-sent message")
+    finish_queued_mail()  # the mail queue has no database work to do: no transaction needed
+    [confirmation] = mail.outbox
+    for text in (confirmation.subject, confirmation.body):
+        assert not untranslated(text, language, text=True), text
+    link = re.search(r"http://testserver(/profile/email/[^/\s]+/)", confirmation.body).group(1)
+    translated(client.get(link, headers=headers), "the e-mail link's confirm page")
+    mail.outbox.clear()
+    changed = client.post(link, headers=headers, follow=True)
+    translated(changed, "the address changed")
+    finish_queued_mail()
+    [notice] = mail.outbox
+    assert notice.to == [person.email]
+    for text in (notice.subject, notice.body):
+        assert not untranslated(text, language, text=True), text
+    translated(client.post(link, headers=headers), "a used e-mail link", 400)
+
+    translated(client.post("/profile/erasure", headers=headers), "the erasure's confirmation")
+    done = client.post("/profile/erasure", {"confirm": "yes"}, headers=headers)
+    translated(done, "the erasure request received")
+
+
+# An article's text is the CRM's content, in whatever language staff wrote it.
+ARTICLE_BODY = '<div class="help-article__body">'
+
+
+def without_element(body: str, opening: str) -> str:
+    """The page without the element `opening` starts (and whatever it holds)."""
+    start = body.find(opening)
+    if start < 0:
+        return body
+    depth = 0
+    for tag in re.finditer(r"<(/?)div\b[^>]*>", body[start:]):
+        depth += -1 if tag.group(1) else 1
+        if depth == 0:
+            return body[:start] + body[start + tag.end() :]
+    return body[:start]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_support_cases_and_the_knowledge_base_are_translated(
+    contact_client: Client, crm_pages, demo: Demo, language: str
+):
+    cases = page_in(contact_client, "/cases/?status=all", language)
+    case = re.search(r'href="(/cases/[0-9a-f-]+/)"', cases)
+    assert case, "the demo's main contact has cases"
+    knowledge = page_in(contact_client, "/help/", language)
+    category = re.search(r'href="(/help/(?!articles/)[0-9a-f-]+/)"', knowledge)
+    assert category, "the demo's knowledge base has categories"
+    in_category = page_in(contact_client, category.group(1), language)
+    article = re.search(r'href="(/help/articles/[^/"]+/)"', in_category)
+    assert article, "the demo's knowledge base has categories and articles"
+    for url in (
+        "/cases/",
+        "/cases/?status=all",
+        "/cases/?status=closed&q=no-such-words-anywhere",
+        case.group(1),
+        "/cases/new/",
+        "/help/",
+        "/help/?q=no-such-words-anywhere",
+        category.group(1),
+        article.group(1),
+    ):
+        body = without_element(page_in(contact_client, url, language), ARTICLE_BODY)
+        assert_translated(body, language, url)
+    body = page_in(contact_client, "/cases/", language, **HTMX)
+    assert_translated(body, language, "/cases/ (htmx)", full_page=False)
+    refused = contact_client.post(
+        "/cases/new/", {"subject": "", "description": ""}, headers={"Accept-Language": language}
+    )
+    assert refused.status_code == 400
+    assert_translated(refused.content.decode(), language, "a case form with errors")
