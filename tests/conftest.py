@@ -7,6 +7,7 @@ such skip fails instead.
 """
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,17 @@ def missing(reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"required in CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _no_language_left_over() -> Iterator[None]:
+    """The language middleware activates a page's language and nothing deactivates it in
+    the test client's thread: a test must not hand its language (a French page's) to the
+    next test, which may format words without a request."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
 
 
 @pytest.hookimpl(trylast=True)

@@ -189,3 +189,28 @@ async def test_unreachable_locale_falls_back_and_is_not_cached():
 
     assert await aget_crm_locale(fetch) == CrmLocale()
     assert await cache.aget(LOCALE_CACHE_KEY) is None
+
+
+@pytest.mark.parametrize(
+    ("language", "long_date", "short_date", "size", "bytes_"),
+    [
+        ("en", "Sunday, 1st March 2026", "Thu 3 Dec 2026", "1.5\u00a0KB", "812 bytes"),
+        ("de", "Sonntag, 1 März 2026", "Do 3 Dez 2026", "1.5\u00a0KB", "812 Byte"),
+        ("fr", "dimanche, 1 mars 2026", "jeu 3 déc 2026", "1.5\u00a0Ko", "812 octets"),
+    ],
+)
+def test_words_follow_the_page_and_numbers_the_crm(language, long_date, short_date, size, bytes_):
+    """The one rule (docs/languages.md): month and weekday names, ordinals and units in the
+    page's language; separators, currency layout and the date pattern from the CRM's locale,
+    whatever the page's language (here a CRM set up the US way)."""
+    from django.utils import translation
+
+    with translation.override(language):
+        assert php_date(dt.date(2026, 3, 1), "l, jS F Y") == long_date
+        assert php_date(dt.date(2026, 12, 3), "D j M Y") == short_date
+        assert format_size(1536, US) == size
+        assert format_size(812, US) == bytes_
+        assert format_date("2026-12-03", US) == "12/03/2026"
+        assert format_money("1234.5", US) == format_money("1234.5", US, "USD")
+        assert format_number("1234.5", US, 2) == "1,234.50"
+        assert format_number("1234.5", DE, 2) == "1.234,50"

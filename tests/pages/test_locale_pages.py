@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from crm_gateway import Currency
-from portal.formatting import format_money
+from portal.formatting import format_date, format_money
 from tests.pages.conftest import locale_from_reply, sign_in, staff_get, staff_token
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +65,25 @@ def test_records_show_their_own_currency(crm_pages, demo, client: Client):
     )
     assert format_money(foreign["amount"], locale, expected) in html
     assert "€" not in html.split('data-total="total">')[1][:20]
+
+
+def test_a_french_page_shows_the_numbers_the_crm_gave_it(contact_client, crm_pages, demo):
+    """The emulator has no French locale: asked in French, it answers with its base locale,
+    and the French page shows those separators and that date pattern (what it got, not a
+    French guess), with French words around them."""
+    import httpx2 as httpx
+
+    invoice_id = demo.own["Invoice"]
+    token = staff_token(crm_pages.api_url)
+    tally = staff_get(crm_pages.api_url, token, f"/tally/Invoice/{invoice_id}", [])
+    reply = httpx.get(
+        f"{crm_pages.api_url}/meta/locale",
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "fr"},
+        timeout=10,
+    )
+    answered = locale_from_reply(reply.json())
+    response = contact_client.get(f"/invoices/{invoice_id}/", HTTP_ACCEPT_LANGUAGE="fr")
+    html = response.content.decode()
+    assert '<html lang="fr"' in html
+    assert format_money(tally["totals"]["total"], answered, "EUR") in html
+    assert format_date(tally["record"]["invoice_date"], answered) in html
