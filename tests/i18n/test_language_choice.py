@@ -169,3 +169,36 @@ def test_the_profile_page_offers_the_same_menu(crm_pages, demo: Demo, db):
     assert profile_menu is not None and profile_menu.attrs["name"] == "language"
     assert page.find("label", **{"for": "profile-language-select"}) is not None
     assert len(page.find_all("form", action="/language/")) == 2
+
+
+@pytest.mark.django_db(transaction=True)  # the link is made on the mail thread's connection
+def test_the_choice_survives_a_real_sign_out_and_an_e_mailed_link_sign_in(crm_pages, demo: Demo):
+    """Not only a session put in place by the test: the contact signs out, then in again
+    with the e-mailed link on a new, English browser, and the portal is in their language
+    from the link's own page on (the link page knows nobody yet: the browser decides it)."""
+    import re
+
+    from django.core import mail
+
+    from portal.signin_links import finish_queued_links
+
+    laptop = Client()
+    sign_in(laptop, crm_pages.api_url, demo.main)
+    choose(laptop, "fr", "/")
+    laptop.post("/logout/")
+    assert SESSION_KEY not in laptop.session
+
+    browser = Client()
+    english = {"Accept-Language": "en"}
+    mail.outbox.clear()
+    browser.post("/login/email/", {"email": demo.main.email}, headers=english)
+    finish_queued_links()
+    [message] = mail.outbox
+    assert message.subject.startswith("Votre lien de connexion")  # the contact's language
+    link = re.search(r"http://testserver(/login/email/[^/\s]+/)", message.body).group(1)
+    assert lang_of(browser.get(link, headers=english)) == "en"  # nobody known yet
+    signed_in = browser.post(link, headers=english, follow=True)
+    assert signed_in.status_code == 200
+    assert browser.session[SESSION_KEY]["contact_id"] == demo.main.contact_id
+    assert lang_of(signed_in) == "fr"
+    assert lang_of(browser.get("/invoices/", headers=english)) == "fr"
