@@ -69,12 +69,16 @@ async def _render_profile(
     status: int = 200,
     email: str = "",
     email_error: str = "",
+    typed_preferences: dict[str, bool] | None = None,
 ) -> HttpResponse:
+    """The page; `typed_preferences`, when the form comes back with errors, are the boxes
+    as the contact left them (not as the CRM has them)."""
+    shown = typed_preferences or {}
     preferences = [
         {
             "name": name,
             "label": str(PREFERENCE_LABELS.get(name, name)),
-            "checked": bool(getattr(record, name, False)),
+            "checked": shown.get(name, bool(getattr(record, name, False))),
         }
         for name in offered
     ]
@@ -104,15 +108,19 @@ async def profile(request: HttpRequest) -> HttpResponse:
             request, record, profile_form(record, site.profile_editable_fields), offered
         )
     form = profile_form(record, site.profile_editable_fields, request.POST)
+    typed: dict[str, bool] = {}
+    if request.POST.get("preferences") == "1":  # the preferences were on the form
+        typed = {name: request.POST.get(name) == "on" for name in offered}
     if not form.is_valid:
         messages.error(request, _("Please check the fields marked below."))
-        return await _render_profile(request, record, form, offered, status=400)
-    preferences: dict[str, bool] = {}
-    if request.POST.get("preferences") == "1":  # the preferences were on the form
-        for name in offered:
-            wanted = request.POST.get(name) == "on"
-            if wanted != bool(getattr(record, name, False)):
-                preferences[name] = wanted
+        return await _render_profile(
+            request, record, form, offered, status=400, typed_preferences=typed
+        )
+    preferences = {
+        name: wanted
+        for name, wanted in typed.items()
+        if wanted != bool(getattr(record, name, False))
+    }
     if not form.changes and not preferences:
         messages.info(request, _("Nothing was changed."))
         return HttpResponseRedirect(reverse("profile"))

@@ -238,10 +238,14 @@ def test_validation_errors_keep_what_was_typed_and_write_nothing(client_of, crm_
             "last_name": "",
             "phone_work": "call me maybe",
             "department": "x" * 101,
+            "preferences": "1",
+            "email_opt_out": "on",
         },
     )
     assert response.status_code == 400
     page = response.content.decode()
+    # The box the contact ticked stays ticked (the CRM still has it unticked).
+    assert re.search(r'<input type="checkbox" id="pref-email_opt_out"[^>]* checked>', page)
     assert 'value="Pätrick &lt;b&gt;"' in page  # typed, escaped, kept
     assert 'value="call me maybe"' in page
     assert "A phone number takes digits" in page
