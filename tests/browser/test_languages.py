@@ -88,6 +88,10 @@ def test_the_german_portal_for_a_german_browser(
         assert page.get_by_role("heading", name=re.compile("Willkommen")).is_visible()
         visit.check_page("dashboard (de)")
         visit.screenshot("dashboard-de")
+        page.goto(f"{visit.url}/profile/")
+        assert page.get_by_role("heading", name="Ihr Profil", exact=True).is_visible()
+        visit.check_page("profile (de)")
+        visit.screenshot("profile-de")
         page.goto(f"{visit.url}/invoices/{demo.foreign['Invoice']}/")  # another account's
         assert page.get_by_role("heading", name="Seite nicht gefunden").is_visible()
         visit.check_page("not found (de)")
@@ -126,6 +130,10 @@ def test_a_contact_switches_to_french_with_the_keyboard_and_it_sticks(
         visit.screenshot("quote-fr")
         page.goto(f"{visit.url}/documents/")
         visit.check_page("documents (fr)")
+        page.goto(f"{visit.url}/profile/")
+        assert page.get_by_role("heading", name="Votre profil", exact=True).is_visible()
+        visit.check_page("profile (fr)")
+        visit.screenshot("profile-fr")
         # Signed out, then in again on a fresh browser in English: still French.
         page.get_by_role("button", name="Se déconnecter").click()
         page.wait_for_load_state("networkidle")
