@@ -71,9 +71,12 @@ def staff_patch(api_url: str, contact_id: str, data: dict) -> None:
 
 @pytest.fixture(scope="module")
 def person(emulator) -> DemoContact:
-    """A seeded contact (they sign in through the CRM's page with the demo password) whom
-    no other test signs in as: not the demo's main or other contact, nor the first by
-    address (the sign-in tests')."""
+    """A seeded contact (they sign in through the CRM's page with the demo password; the
+    contacts other tests create have no password) whom no other test signs in as: not the
+    demo's main or other contact, nor the first by address (the sign-in tests')."""
+    from crm_emulator.demo_data import CONTACTS, email_for
+
+    seeded = {email_for(first, last) for _, first, last, *_ in CONTACTS}
     api = emulator.api_url
     demo = demo_of(emulator)
     params = [("fields[]", f) for f in ("first_name", "last_name", "email1", "primary_account_id")]
@@ -81,7 +84,9 @@ def person(emulator) -> DemoContact:
     contacts = [
         c
         for c in staff_get(api, staff_token(api), "/data/Contact", params)["records"]
-        if c.get("primary_account_id") and c.get("portal_active") in (True, 1, "1")
+        if c.get("primary_account_id")
+        and c.get("portal_active") in (True, 1, "1")
+        and c.get("email1") in seeded
     ]
     taken = {demo.main.contact_id, demo.other.contact_id, contacts[0]["id"]}
     free = [c for c in contacts if c["id"] not in taken]
