@@ -1,1 +1,1 @@
-"""Benchmarks (not tests): `uv run python -m bench gateway|emulator`."""
+"""Benchmarks (not tests): `uv run python -m bench gateway|emulator|demo_data`."""

@@ -1,7 +1,7 @@
 """`uv run python -m bench`: the portal suite (pages, load, downloads; see bench/suite.py).
 
 `python -m bench pages|load|downloads [options]` runs parts of the suite;
-`python -m bench gateway|emulator` runs those components' own benchmarks.
+`python -m bench gateway|emulator|demo_data` runs those components' own benchmarks.
 """
 
 from __future__ import annotations
@@ -9,7 +9,11 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"gateway": "bench.gateway", "emulator": "bench.emulator"}
+BENCHMARKS = {
+    "gateway": "bench.gateway",
+    "emulator": "bench.emulator",
+    "demo_data": "bench.demo_data",
+}
 
 
 def main(argv: list[str]) -> int:

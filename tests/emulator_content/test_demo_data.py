@@ -5,7 +5,6 @@ import datetime as dt
 import io
 import json
 import struct
-import time
 import zipfile
 import zlib
 from decimal import Decimal
@@ -28,10 +27,9 @@ def by_id(data, model):
     return {r.id: r.fields for r in data.of(model)}
 
 
-def test_fast_and_deterministic():
-    started = time.perf_counter()
-    first = dd.build_demo_data(TODAY)
-    assert time.perf_counter() - started < 2.0
+def test_deterministic(data):
+    # How long the build takes is measured by `python -m bench demo_data`, as a ratio.
+    first = data
     second = dd.build_demo_data(TODAY)
     assert first == second
     other_day = dd.build_demo_data(TODAY + dt.timedelta(days=1))
