@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from django.conf import settings
 from django.core.cache import cache
@@ -219,6 +219,48 @@ async def _refresh_grant(refresh_token: str) -> TokenSet:
     if tokens.refresh_token is None:
         tokens = dataclasses.replace(tokens, refresh_token=refresh_token)
     return tokens
+
+
+# --- Signing in: the authorization code -------------------------------------------------
+
+# What a refused code is called, by realm: a contact signing in, or staff with their CRM user.
+_SIGN_IN = {"contact": "the sign-in code was refused", "user": "the staff sign-in code was refused"}
+
+
+async def exchange_code(
+    realm: Literal["contact", "user"],
+    code: str,
+    redirect_uri: str,
+    code_verifier: str | None = None,
+) -> TokenSet:
+    """An OAuth flow's last step, for a contact or a CRM user: `authorization_code` on
+    /auth/{realm}/access_token as the portal's OAuth client, with the PKCE verifier when
+    the authorization request sent a challenge. A refused code (expired, used, the wrong
+    verifier or redirect URI) is `ReauthenticationRequired`: only a new sign-in helps."""
+    from crm_gateway.rest import call_json
+
+    path = f"/auth/{realm}/access_token"
+    body = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": settings.ONECRM_CLIENT_ID,
+        "client_secret": settings.ONECRM_CLIENT_SECRET,
+    }
+    if code_verifier:
+        body["code_verifier"] = code_verifier
+    try:
+        reply = await call_json("POST", path, json=body)
+    except (errors.BadRequest, errors.Unauthorized) as exc:
+        raise errors.ReauthenticationRequired(
+            _SIGN_IN[realm],
+            method="POST",
+            path=path,
+            error=exc.error,
+            crm_message=exc.message,
+            status=exc.status,
+        ) from None
+    return TokenSet.from_reply(reply, path=path)
 
 
 class ContactCredential:

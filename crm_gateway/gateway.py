@@ -53,6 +53,7 @@ from crm_gateway.capabilities import (
 from crm_gateway.credentials import (
     Credential,
     TokenSet,
+    exchange_code,
     portal_token_credential,
     staff_credential,
 )
@@ -988,28 +989,7 @@ async def exchange_authorization_code(
 ) -> TokenSet:
     """The contact OAuth flow's last step: `authorization_code` on /auth/contact/access_token,
     with the PKCE verifier when the authorization request sent a challenge."""
-    path = "/auth/contact/access_token"
-    body = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": redirect_uri,
-        "client_id": settings.ONECRM_CLIENT_ID,
-        "client_secret": settings.ONECRM_CLIENT_SECRET,
-    }
-    if code_verifier:
-        body["code_verifier"] = code_verifier
-    try:
-        reply = await call_json("POST", path, json=body)
-    except (errors.BadRequest, errors.Unauthorized) as exc:
-        raise errors.ReauthenticationRequired(
-            "the sign-in code was refused",
-            method="POST",
-            path=path,
-            error=exc.error,
-            crm_message=exc.message,
-            status=exc.status,
-        ) from None
-    return TokenSet.from_reply(reply, path=path)
+    return await exchange_code("contact", code, redirect_uri, code_verifier)
 
 
 __all__ = ["ContactGateway", "exchange_authorization_code", "me"]

@@ -17,14 +17,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from django.conf import settings
-
 from crm_gateway import errors
 from crm_gateway.credentials import (
     BasicCredential,
     ContactCredential,
     StaffCredential,
     TokenSet,
+    exchange_code,
     staff_credential,
 )
 from crm_gateway.gateway import me
@@ -179,27 +178,7 @@ async def exchange_user_authorization_code(
     """The staff OAuth flow's last step: `authorization_code` (with the PKCE verifier) on
     /auth/user/access_token, as the portal's OAuth client. A refused code is
     `ReauthenticationRequired`; the tokens are for `user_me` only, then forgotten."""
-    path = "/auth/user/access_token"
-    body = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": redirect_uri,
-        "client_id": settings.ONECRM_CLIENT_ID,
-        "client_secret": settings.ONECRM_CLIENT_SECRET,
-        "code_verifier": code_verifier,
-    }
-    try:
-        reply = await call_json("POST", path, json=body)
-    except (errors.BadRequest, errors.Unauthorized) as exc:
-        raise errors.ReauthenticationRequired(
-            "the staff sign-in code was refused",
-            method="POST",
-            path=path,
-            error=exc.error,
-            crm_message=exc.message,
-            status=exc.status,
-        ) from None
-    return TokenSet.from_reply(reply, path=path)
+    return await exchange_code("user", code, redirect_uri, code_verifier)
 
 
 async def user_me(tokens: TokenSet) -> Me:
