@@ -451,8 +451,23 @@ class SettingsChangeAdmin(admin.ModelAdmin):
 
 
 def send_sign_in_link(contact_id: str, request: HttpRequest) -> bool:
-    """True when a link was mailed (the CRM knows the contact, who may come in)."""
+    """True when a link was mailed (the CRM knows the contact, who may come in). A CRM
+    that cannot be asked raises the gateway's `CrmError` (`link_not_sent` tells staff)."""
     return async_to_sync(signin_links.send_sign_in_link)(contact_id, request)
+
+
+def link_not_sent(request: HttpRequest, contact_id: str, error: CrmError) -> None:
+    """The CRM could not be asked who the contact is: say why, in the admin's words and
+    Test connection's reasons, and log one line the operator can act on (the reason and
+    what to check; scrubbed of secrets, no stack trace)."""
+    problem = connection_check.problem_for(error)
+    logger.warning(
+        "staff sign-in link for contact %s not sent: the CRM could not be used (%s: %s)",
+        contact_id,
+        problem.reason,
+        problem.message,
+    )
+    messages.error(request, _("No sign-in link sent: %(problem)s") % {"problem": problem.message})
 
 
 def _set_blocked(request: HttpRequest, accesses: Any, blocked: bool) -> int:
@@ -551,10 +566,15 @@ class ContactAccessAdmin(admin.ModelAdmin):
     def send_link(self, request: HttpRequest, queryset: Any) -> None:
         sent = 0
         for access in queryset.filter(blocked=False):
-            if send_sign_in_link(access.contact_id, request):
-                access.invited_at = timezone.now()
-                access.save(update_fields=["invited_at"])
-                sent += 1
+            try:
+                if not send_sign_in_link(access.contact_id, request):
+                    continue
+            except CrmError as error:
+                link_not_sent(request, access.contact_id, error)
+                break  # the next contacts would meet the same CRM
+            access.invited_at = timezone.now()
+            access.save(update_fields=["invited_at"])
+            sent += 1
         self.message_user(request, _("%(count)d sign-in link(s) sent.") % {"count": sent})
 
     def get_urls(self) -> list:
@@ -608,20 +628,29 @@ class ContactAccessAdmin(admin.ModelAdmin):
             if action in {"block", "unblock"}:
                 _set_blocked(request, [access], action == "block")
                 messages.success(request, _("Saved."))
-            elif send_sign_in_link(contact_id, request):
-                access.invited_at = timezone.now()
-                access.save(update_fields=["invited_at"])
-                messages.success(request, _("Sign-in link sent."))
             else:
-                messages.warning(
-                    request,
-                    _(
-                        "No link sent: the CRM has no e-mail address for this contact, "
-                        "or they may not use the portal."
-                    ),
-                )
+                self._send_link_to(request, access)
         url = reverse("admin:portal_contactaccess_find")
         return HttpResponseRedirect(f"{url}?{urlencode({'q': back})}" if back else url)
+
+    def _send_link_to(self, request: HttpRequest, access: ContactAccess) -> None:
+        try:
+            sent = send_sign_in_link(access.contact_id, request)
+        except CrmError as error:
+            link_not_sent(request, access.contact_id, error)
+            return
+        if sent:
+            access.invited_at = timezone.now()
+            access.save(update_fields=["invited_at"])
+            messages.success(request, _("Sign-in link sent."))
+        else:
+            messages.warning(
+                request,
+                _(
+                    "No link sent: the CRM has no e-mail address for this contact, "
+                    "or they may not use the portal."
+                ),
+            )
 
 
 # --- Read-only records

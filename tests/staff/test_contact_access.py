@@ -119,3 +119,53 @@ def test_find_says_why_when_the_crm_refuses_the_basic_password(admin_client, crm
     response = admin_client.get(FIND, {"q": "Becker"})
     assert "ONECRM_BASIC_USERNAME" in response.context["problem"]
     assert "not-the-password" not in response.content.decode()
+
+
+def test_send_a_sign_in_link_says_why_when_the_crm_is_unreachable(admin_client, settings, caplog):
+    from django.core import mail
+
+    from tests.emulator_server import free_port
+
+    port = free_port()  # nothing listens there
+    settings.ONECRM_API_URL = f"http://127.0.0.1:{port}/1crm/api.php"
+    first = ContactAccess.objects.create(contact_id="c-1")
+    second = ContactAccess.objects.create(contact_id="c-2")
+    with caplog.at_level("WARNING", logger="portal.admin"):
+        response = admin_client.post(
+            CHANGELIST,
+            {"action": "send_link", "_selected_action": [first.pk, second.pk]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    said = [str(message) for message in response.context["messages"]]
+    assert any("refused the connection" in message for message in said), said
+    assert "0 sign-in link(s) sent." in said
+    assert "Traceback" not in response.content.decode()
+    assert mail.outbox == []
+    assert ContactAccess.objects.filter(invited_at__isnull=False).count() == 0
+    # One line for the operator: what failed, why, where to look; no stack trace.
+    (line,) = [r for r in caplog.records if r.name == "portal.admin"]
+    assert line.levelname == "WARNING" and line.exc_info is None
+    text = line.getMessage()
+    assert "sign-in link" in text and "c-1" in text and "ONECRM_API_URL" in text
+    assert f"127.0.0.1:{port}" in text or "127.0.0.1 refused" in text
+    assert settings.ONECRM_CLIENT_SECRET not in text
+
+
+def test_send_a_link_from_the_search_says_why_when_the_crm_is_unreachable(
+    admin_client, settings, caplog
+):
+    from tests.emulator_server import free_port
+
+    settings.ONECRM_API_URL = f"http://127.0.0.1:{free_port()}/1crm/api.php"
+    with caplog.at_level("WARNING", logger="portal.admin"):
+        response = admin_client.post(
+            FIND,
+            {"contact_id": "c-3", "account_id": "a-1", "action": "send_link"},
+            follow=True,
+        )
+    assert response.status_code == 200
+    said = [str(message) for message in response.context["messages"]]
+    assert any("refused the connection" in message for message in said), said
+    assert ContactAccess.objects.get(contact_id="c-3").invited_at is None
+    assert [r.exc_info for r in caplog.records if r.name == "portal.admin"] == [None]
