@@ -13,6 +13,8 @@ worker_class = "asgi"
 # whose client left before any answer). Preloaded, a probe is refused until the portal
 # can answer, and a worker forks ready to serve, after a restart too. Nothing connects
 # at import: the CRM client, the database and Redis connect in each worker, on first use.
+# So a HUP forks new workers from the code the master holds: new code needs a new master
+# (docs/deployment.md, "Rolling out new code").
 preload_app = True
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
