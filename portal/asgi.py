@@ -41,9 +41,16 @@ from httpcore2._async.http11 import AsyncHTTP11Connection  # noqa: E402, TID251
 AsyncHTTP11Connection.READ_NUM_BYTES = RELAY_CHUNK_BYTES
 
 from crm_gateway import close_http_client  # noqa: E402  (needs Django set up)
+from portal.access_log import noting_departures  # noqa: E402
+
+# A request whose client left before any answer is logged as 499, not 500.
+http_application = noting_departures(django_application)
 
 
 async def application(scope, receive, send):
+    if scope["type"] == "http":
+        await http_application(scope, receive, send)
+        return
     if scope["type"] != "lifespan":
         await django_application(scope, receive, send)
         return
