@@ -550,6 +550,13 @@ class ContactGateway:
         self._require_checked(record)
         self.allowlist.check_endpoint(record.model, PDF)
         path = api_path("printer", "pdf", record.model, record.id)
+        async with self._printed(record, path) as pdf:
+            yield pdf
+
+    @contextlib.asynccontextmanager
+    async def _printed(self, record: CheckedRecord[Any], path: str) -> AsyncIterator[CrmStream]:
+        """A print of a checked record, in the contact's language, with the credential for
+        bytes; what the CRM sends must be a PDF."""
         async with open_stream(
             "GET",
             path,
@@ -925,15 +932,8 @@ class ContactGateway:
             raise errors.NotAllowed("only the contact's own personal data")
         self.allowlist.check_endpoint(record.model, PERSONAL_PDF)
         path = api_path("printer", "pdf", "personal", record.model, record.id)
-        async with open_stream(
-            "GET",
-            path,
-            credential=self._bytes_credential(record),
-            accept_language=self.scope.accept_language,
-        ) as stream:
-            if stream.content_type != "application/pdf":
-                raise errors.BadReply("the CRM printed something other than a PDF", path=path)
-            yield stream
+        async with self._printed(record, path) as pdf:
+            yield pdf
 
     async def erase_own_personal_data(self, fields: Iterable[str]) -> None:
         """`/data/erase_personal/Contact/{own id}` for exactly these personal fields."""

@@ -113,6 +113,24 @@ async def test_malformed_replies_are_bad_reply(crm, demo, kind):
         await gateway.get_record(Invoice, sorted(demo.mine.invoices)[0])
 
 
+@pytest.mark.parametrize("printed", ["pdf", "personal_data_pdf"])
+async def test_a_print_that_is_not_a_pdf_is_bad_reply(crm, demo, printed):
+    """Both prints share one rule: a 200 the CRM sends instead of a PDF (a maintenance
+    page) is an error, never relayed as the contact's invoice or personal data."""
+    gateway = gateway_for(crm, demo.mine, "portal_auth")
+    if printed == "pdf":
+        record = await gateway.get_record(Invoice, sorted(demo.mine.invoices)[0])
+        path = "^/printer/pdf/Invoice/"
+    else:
+        record = await gateway.own_contact()
+        path = "^/printer/pdf/personal/Contact/"
+    fault(crm, path=path, kind="html")
+    with pytest.raises(BadReply, match="other than a PDF"):
+        async with getattr(gateway, printed)(record):
+            pass
+    assert len(logged(crm, path.lstrip("^"))) == 1
+
+
 async def own_document(gateway, demo):
     """The contact's largest document below 5 MB (not the 200 MB benchmark file)."""
     best = None
