@@ -61,6 +61,23 @@ class EmulatorServer:
             self.process.kill()
 
 
+def staff_token(api_url: str) -> str:
+    """The demo API client's `client_credentials` token: the staff credential the portal
+    uses, for tests that read the CRM's own view of the data (ids, counts, the log)."""
+    reply = httpx.post(
+        f"{api_url}/auth/user/access_token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": "demo-portal",
+            "client_secret": "demo-portal-secret",
+            "scope": "read write profile",
+        },
+        timeout=10,
+    )
+    reply.raise_for_status()
+    return reply.json()["access_token"]
+
+
 def start_emulator(
     data_dir: Path, extra_env: dict[str, str] | None = None, profile: str = "default"
 ) -> EmulatorServer:

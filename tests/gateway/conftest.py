@@ -13,6 +13,7 @@ from django.core.cache import cache
 
 from crm_gateway import credentials, rest
 from crm_gateway.client import use_transport
+from tests.emulator_server import staff_token
 
 API = "http://crm.test/1crm/api.php"
 
@@ -119,15 +120,7 @@ class Demo:
 
 
 def _staff_headers(api: str) -> dict[str, str]:
-    token = httpx.post(
-        f"{api}/auth/user/access_token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": "demo-portal",
-            "client_secret": "demo-portal-secret",
-        },
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {staff_token(api)}"}
 
 
 def _ids(api: str, headers: dict[str, str], path: str, **filters: str) -> set[str]:

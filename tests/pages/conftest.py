@@ -29,10 +29,7 @@ from django.test import Client
 from crm_gateway import CallLog, Locale, forget_cached_tokens
 from portal.formatting import CrmLocale
 from portal.signin.session import SESSION_KEY, SignedInContact
-from tests.emulator_server import EmulatorServer
-
-CLIENT_ID = "demo-portal"
-CLIENT_SECRET = "demo-portal-secret"
+from tests.emulator_server import EmulatorServer, staff_token
 
 
 @dataclass(frozen=True)
@@ -52,21 +49,6 @@ class Demo:
     foreign: dict[str, str]
     # One record of main's account per model.
     own: dict[str, str]
-
-
-def staff_token(api_url: str) -> str:
-    reply = httpx.post(
-        f"{api_url}/auth/user/access_token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "scope": "read write profile",
-        },
-        timeout=10,
-    )
-    reply.raise_for_status()
-    return reply.json()["access_token"]
 
 
 def staff_get(api_url: str, token: str, path: str, params: list[tuple[str, str]]) -> dict:

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx2 as httpx
 
+from tests import emulator_server
 from tests.emulator_server import EmulatorServer
 
 PORTAL_ORIGIN = "http://testserver"
@@ -62,17 +63,7 @@ class DemoContact:
 
 
 def staff_token(crm: EmulatorServer) -> str:
-    reply = httpx.post(
-        f"{crm.api_url}/auth/user/access_token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": "demo-portal",
-            "client_secret": "demo-portal-secret",
-        },
-        timeout=10,
-    )
-    reply.raise_for_status()
-    return reply.json()["access_token"]
+    return emulator_server.staff_token(crm.api_url)
 
 
 def demo_contacts(crm: EmulatorServer) -> list[DemoContact]:
