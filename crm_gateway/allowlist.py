@@ -231,7 +231,8 @@ DEFAULT_ALLOWLIST = Allowlist(
                 {"invoices": "Invoice"},
             ),
             "Account": _rule(
-                f"{_COMMON} account_type email1 phone_office website billing_address_city"
+                f"{_COMMON} account_type email1 phone_office website billing_address_street"
+                " billing_address_city billing_address_state billing_address_postalcode"
                 " billing_address_country currency_id",
                 listable=False,
             ),

@@ -58,6 +58,7 @@ from crm_gateway.credentials import (
     staff_credential,
 )
 from crm_gateway.models import (
+    Account,
     Case,
     CaseStatuses,
     Contact,
@@ -883,6 +884,35 @@ class ContactGateway:
         if not isinstance(data, dict):
             raise errors.BadReply("a record reply without its record", method="GET", path=path)
         checked = self._check(Contact, data)
+        if checked is None:
+            raise errors.NotFound("no such record", method="GET", path=path)
+        return checked
+
+    async def own_account(self) -> CheckedRecord[Account]:
+        """The contact's own account, checked (the statement's name and billing address).
+
+        Its id is the scope's, never a caller's. A CRM that refuses the contact's token
+        the Account model (the strict profile's `contact_account_refused`) is asked with
+        the portal's credential, for this one id; NotFound for a contact without one."""
+        account_id = self.scope.account_id
+        if not account_id:
+            raise errors.NotFound("the contact has no account")
+        path = api_path("data", "Account", account_id)
+        params = [("fields[]", name) for name in self._fields_for("Account", ())]
+        try:
+            reply = await call_json(
+                "GET",
+                path,
+                credential=self._data_credential(),
+                params=params,
+                accept_language=self.scope.accept_language,
+            )
+        except errors.Forbidden:
+            reply = await call_json("GET", path, credential=staff_credential(), params=params)
+        data = reply.get("record")
+        if not isinstance(data, dict):
+            raise errors.BadReply("a record reply without its record", method="GET", path=path)
+        checked = self._check(Account, data)
         if checked is None:
             raise errors.NotFound("no such record", method="GET", path=path)
         return checked

@@ -298,7 +298,10 @@ class Account(Record):
     email1: str | None = None
     phone_office: str | None = None
     website: str | None = None
+    billing_address_street: str | None = None
     billing_address_city: str | None = None
+    billing_address_state: str | None = None
+    billing_address_postalcode: str | None = None
     billing_address_country: str | None = None
     currency_id: str | None = None
 

@@ -38,6 +38,7 @@ def build_event(
     contact_id: str | None = None,
     record_model: str = "",
     record_id: str = "",
+    record_count: int | None = None,
 ) -> ActivityEvent:
     if kind not in ActivityKind.values:
         raise ValueError(f"unknown activity kind {kind!r}")
@@ -49,6 +50,7 @@ def build_event(
         record_id=(record_id or "")[:ID_MAX],
         ip=client_address(request.META) if request is not None else None,
         user_agent=user_agent[:USER_AGENT_MAX],
+        record_count=record_count,
     )
 
 
@@ -59,9 +61,15 @@ def record_activity(
     contact_id: str | None = None,
     record_model: str = "",
     record_id: str = "",
+    record_count: int | None = None,
 ) -> ActivityEvent | None:
     event = build_event(
-        request, kind, contact_id=contact_id, record_model=record_model, record_id=record_id
+        request,
+        kind,
+        contact_id=contact_id,
+        record_model=record_model,
+        record_id=record_id,
+        record_count=record_count,
     )
     try:
         event.save()
@@ -78,9 +86,15 @@ async def arecord_activity(
     contact_id: str | None = None,
     record_model: str = "",
     record_id: str = "",
+    record_count: int | None = None,
 ) -> ActivityEvent | None:
     event = build_event(
-        request, kind, contact_id=contact_id, record_model=record_model, record_id=record_id
+        request,
+        kind,
+        contact_id=contact_id,
+        record_model=record_model,
+        record_id=record_id,
+        record_count=record_count,
     )
     try:
         await event.asave()

@@ -42,7 +42,7 @@ async def branding_css(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _load_logo() -> tuple[bytes, str]:
+def load_logo() -> tuple[bytes, str]:
     row = PortalSettings.objects.only("logo_data", "logo_content_type").filter(pk=1).first()
     if row is None or not row.logo_content_type:
         return b"", ""
@@ -53,7 +53,7 @@ async def logo(request: HttpRequest) -> HttpResponse:
     site = await aget_portal_settings()
     if not site.has_logo:
         return HttpResponseNotFound("No logo", content_type="text/plain")
-    data, content_type = await sync_to_async(_load_logo)()
+    data, content_type = await sync_to_async(load_logo)()
     if not data:
         return HttpResponseNotFound("No logo", content_type="text/plain")
     response = HttpResponse(data, content_type=content_type)

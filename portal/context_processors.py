@@ -50,6 +50,17 @@ def _nav_items(request: HttpRequest, sections: dict[str, bool]) -> list[dict]:
             items.append(
                 {"key": section.key, "label": label, "url": url, "current": path.startswith(url)}
             )
+            if section.key == "invoices" and sections.get("statement"):
+                # The statement of account, beside the invoices it is made of (issue 15).
+                url = reverse("statement")
+                items.append(
+                    {
+                        "key": "statement",
+                        "label": _("Statement"),
+                        "url": url,
+                        "current": path.startswith(url),
+                    }
+                )
     if sections.get("help"):  # the knowledge base: not a contact's records, not a Section
         url = reverse("help")
         items.append(

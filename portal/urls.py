@@ -14,6 +14,7 @@ from portal.views import (
     quotes,
     sections,
     signin,
+    statement,
 )
 
 handler400 = errors.bad_request
@@ -71,6 +72,10 @@ urlpatterns = [
         invoices.invoice_attachment,
         name="invoice-attachment",
     ),
+    # The statement of account (issue 15); paths are fixed, the period in the query string.
+    path("statement/", statement.statement, name="statement"),
+    path("statement.pdf", statement.statement_pdf, name="statement-pdf"),
+    path("statement.csv", statement.statement_csv, name="statement-csv"),
     *section_urls(QUOTES),
     path("quotes/<str:quote_id>/accept", quotes.quote_accept, name="quote-accept"),
     path("quotes/<str:quote_id>/decline", quotes.quote_decline, name="quote-decline"),

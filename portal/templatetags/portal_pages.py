@@ -46,3 +46,10 @@ def crm_date(context: template.Context, value: Any) -> str:
 @register.simple_tag(takes_context=True)
 def file_size(context: template.Context, value: Any) -> str:
     return formatting.format_size(value, _locale(context))
+
+
+@register.simple_tag(takes_context=True)
+def currency_code(context: template.Context, currency: Any) -> str:
+    """A record's currency as its ISO code ("EUR"), else the CRM's own id for it."""
+    key = str(currency or "")
+    return _locale(context).currency(key).iso4217 or key

@@ -1,9 +1,11 @@
 """The dashboard: what the contact owes, what waits for them, what is new.
 
 Three CRM calls run concurrently (asyncio.gather), each one page at most:
-* invoices not cancelled, ordered by amount due (one page of 200): every invoice with a
-  balance comes first, so the balance per currency and the overdue count are exact
-  unless more than 200 invoices are open (then the page says "at least");
+* the open invoices, as the statement reads them (portal/statement/ledger.py): not
+  cancelled, ordered by amount due, page by page until the first paid invoice (one page
+  of 200 is usually all there is) or the staff's `statement_max_records` cap (then the
+  box says "at least" and where it stopped). The balance per currency, the overdue
+  count and the aging line (linking to the statement) are exact below the cap;
 * quotes awaiting the contact's decision and still valid (the first five, soonest to
   expire first);
 * the latest five documents;
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -24,7 +25,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from crm_gateway import PAGE_LIMIT, Document, Filter, Invoice, Quote
+from crm_gateway import Document, Filter, Quote
 from crm_gateway import ListQuery as CrmListQuery
 from portal.crm_data import contact_gateway, page_locale
 from portal.formatting import CrmLocale
@@ -33,44 +34,37 @@ from portal.parts import part_failed
 from portal.rendering import render_page
 from portal.sections import CASES, DOCUMENTS, INVOICES, QUOTES
 from portal.sections.documents import DocumentRow
-from portal.sections.invoices import InvoiceRow, stage_filters
 from portal.sections.quotes import QuoteRow, stages_for, still_valid
 from portal.sections.rows import today
 from portal.signin.session import contact_required
 from portal.site_settings import SiteSettings, aget_portal_settings
+from portal.statement.access import statement_enabled
+from portal.statement.ledger import Budget, OpenItem, Reading, by_currency, read_open_items
 from portal.views.dashboard_cases import open_cases
 
 RECENT = 5
 
 
-def summarize_invoices(rows: list[InvoiceRow], total: int) -> dict[str, Any]:
-    """Balance per currency (Decimal sums, never float) and the overdue count."""
-    balances: dict[str, Decimal] = {}
-    open_rows = [row for row in rows if row.is_open]
-    for row in open_rows:
-        key = row.record.currency_id or ""
-        balances[key] = balances.get(key, Decimal(0)) + (row.record.amount_due or Decimal(0))
+def summarize_invoices(reading: Reading[OpenItem]) -> dict[str, Any]:
+    """Balance per currency (Decimal sums, never float), the overdue count and the aging
+    per currency for the box's one line."""
+    currencies = by_currency(reading.items)
     return {
-        "balances": sorted(balances.items()),
-        "overdue": sum(row.status == "overdue" for row in open_rows),
-        "open": len(open_rows),
-        # All 200 fetched still had a balance: there may be more than we counted.
-        "at_least": total > len(rows) and len(open_rows) == len(rows),
+        "balances": [(part.currency, part.total_due) for part in currencies],
+        "aging": currencies,
+        "overdue": sum(item.days_past_due > 0 for item in reading.items),
+        "open": len(reading.items),
+        # The cap stopped the reading: there may be more than we counted.
+        "at_least": reading.stopped,
     }
 
 
 async def _invoices(request: HttpRequest, site: SiteSettings) -> dict[str, Any]:
-    page = await contact_gateway(request).list_records(
-        Invoice,
-        CrmListQuery(
-            fields=("amount_due", "due_date", "currency_id", "cancelled"),
-            filters=(*stage_filters(site), Filter("cancelled", "0")),
-            order="amount_due DESC",
-            limit=PAGE_LIMIT,
-        ),
-    )
-    on = today()
-    return summarize_invoices([InvoiceRow.of(c.record, on) for c in page.records], page.total)
+    budget = Budget(site.statement_max_records)
+    reading = await read_open_items(contact_gateway(request), site, today(), budget)
+    summary = summarize_invoices(reading)
+    summary["read"] = budget.read
+    return summary
 
 
 async def _quotes(request: HttpRequest, site: SiteSettings) -> dict[str, Any]:
@@ -150,6 +144,7 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
         "failed": failed,
         "overdue_url": ListQuery(status="overdue").url(invoices_url, INVOICES.spec),
         "open_url": ListQuery(status="open").url(invoices_url, INVOICES.spec),
+        "statement_on": statement_enabled(site),
         "awaiting_url": ListQuery(status="awaiting").url(reverse(QUOTES.key), QUOTES.spec),
         "crm_locale": locale if isinstance(locale, CrmLocale) else CrmLocale(),
         "retry_url": request.get_full_path(),

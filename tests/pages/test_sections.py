@@ -5,6 +5,7 @@ depends on a template of its own for the list."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -13,6 +14,7 @@ from crm_gateway import Invoice, Quote
 from portal.sections import SECTIONS
 from portal.sections.invoices import InvoiceRow
 from portal.sections.quotes import QuoteRow
+from portal.statement.ledger import Reading, open_item
 from portal.views.dashboard import summarize_invoices
 
 TODAY = dt.date(2026, 11, 29)
@@ -70,17 +72,24 @@ def test_invoice_rows_compute_their_status_from_the_typed_record(data, status):
     assert f"badge--{status}" in row.badge
 
 
-def test_the_dashboard_counts_with_the_rows_status():
-    rows = [
-        InvoiceRow.of(invoice(amount_due="10.10", currency_id="EUR", due_date="2026-11-01"), TODAY),
-        InvoiceRow.of(invoice(amount_due="0.20", currency_id="EUR", due_date="2026-12-01"), TODAY),
-        InvoiceRow.of(invoice(amount_due="0", currency_id="EUR"), TODAY),
-        InvoiceRow.of(invoice(amount_due="3", currency_id="USD", cancelled="1"), TODAY),
+def test_the_dashboard_counts_the_open_items_and_their_aging():
+    items = [
+        open_item(invoice(amount_due="10.10", currency_id="EUR", due_date="2026-10-01"), TODAY),
+        open_item(invoice(amount_due="0.20", currency_id="EUR", due_date="2026-12-01"), TODAY),
+        open_item(invoice(amount_due="3", currency_id="USD", due_date="2026-11-20"), TODAY),
     ]
-    summary = summarize_invoices(rows, total=4)
-    assert summary["open"] == 2 and summary["overdue"] == 1
-    assert [(c, str(a)) for c, a in summary["balances"]] == [("EUR", "10.30")]
+    summary = summarize_invoices(Reading(items))
+    assert summary["open"] == 3 and summary["overdue"] == 2
+    assert [(c, str(a)) for c, a in summary["balances"]] == [("EUR", "10.30"), ("USD", "3")]
+    eur, usd = summary["aging"]
+    assert (eur.over_30, eur.past_due, usd.over_30, usd.past_due) == (
+        Decimal("10.10"),
+        Decimal("10.10"),
+        0,
+        Decimal(3),
+    )
     assert summary["at_least"] is False
+    assert summarize_invoices(Reading(items, stopped=True))["at_least"] is True
 
 
 @pytest.mark.parametrize(
