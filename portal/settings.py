@@ -389,7 +389,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # fpdf2 subsets the statement PDF's fonts with fontTools, which logs every step.
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 # HSTS preload is a one-way commitment for the whole domain, so it is the operator's

@@ -106,9 +106,9 @@ async def _statement_file(
     the account is a part that may fail on its own (the PDF then names the account from
     the session, without its address)."""
     gateway = contact_gateway(request)
-    account_part: Awaitable[CheckedRecord[Account] | None] = _nothing()
-    if with_account and _account_id(request):
-        account_part = gateway.own_account()
+    account_part: Awaitable[CheckedRecord[Account] | None] = (
+        gateway.own_account() if with_account and _account_id(request) else _nothing()
+    )
     result, locale, account = await asyncio.gather(
         read_statement(gateway, site, period, today()),
         page_locale(),

@@ -107,7 +107,9 @@ def test_staff_mode_never_fetches_bytes_of_another_account(crm_pages, demo, clie
 
 
 def test_pages_need_a_signed_in_contact(client, db):
-    for url in ["/", "/invoices/", "/quotes/", "/documents/", f"/invoices/{uuid.uuid4()}/pdf"]:
+    urls = ["/", "/invoices/", "/quotes/", "/documents/", f"/invoices/{uuid.uuid4()}/pdf",
+            "/statement/", "/statement.pdf?period=last_year", "/statement.csv"]  # fmt: skip
+    for url in urls:
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith("/login/")

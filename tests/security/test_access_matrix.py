@@ -77,6 +77,10 @@ profile-email       -                   login      400      400        400    lo
 profile-erasure     -                   login      200      200        200    login    login
 personal-data-pdf   -                   login      pdf      pdf        pdf    login    login
 profile-activity    -                   login      200      200        200    login    login
+statement           -                   login      200      200        200    login    login
+statement~htmx      -                   hx-login   200      200        200    hx-login hx-login
+statement-pdf       -                   login      pdf      pdf        pdf    login    login
+statement-csv       -                   login      file     file       file   login    login
 case-attachment     own                 login      file     file       404    login    login
 case-attachment     colleague           login      file     file       404    login    login
 case-attachment     foreign             login      404      404        file   login    login
@@ -197,6 +201,10 @@ ROUTES = {
     "profile-erasure": Route("POST", _path("profile-erasure")),
     "personal-data-pdf": Route("GET", _path("personal-data-pdf")),
     "profile-activity": Route("GET", _path("profile-activity")),
+    # The statement of account (issue 15): the session's account only, no id in any path.
+    "statement": Route("GET", _path("statement")),
+    "statement-pdf": Route("GET", _path("statement-pdf")),
+    "statement-csv": Route("GET", _path("statement-csv")),
     # Support cases' named extras (issue 14); the list and the case page are derived.
     "case-attachment": Route("GET", _path("case-attachment", "id", "note"), "CaseNote"),
     "case-comment": Route("POST", _path("case-comment", "id"), "aCase"),
