@@ -29,7 +29,9 @@ from tests.emulator_server import ROOT
 
 # growth comes last: it adds large accounts to the emulator the other parts read.
 PARTS = ("pages", "load", "downloads", "growth")
-EXTRAS = ("profile",)  # not part of a full run: py-spy over the workers (bench/profile.py)
+# Not part of a full run: py-spy over the workers (bench/profile.py); the statement of
+# account on large accounts (bench/statement.py).
+EXTRAS = ("profile", "statement")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -112,6 +114,11 @@ async def run(args: argparse.Namespace, parts: list[str]) -> dict[str, Any]:
         if "growth" in parts:
             results["growth"] = await run_growth(stack)
             print_growth(results["growth"])
+        if "statement" in parts:
+            from bench.statement import print_statement, run_statement
+
+            results["statement"] = await run_statement(stack)
+            print_statement(results["statement"])
         if "profile" in parts:
             from bench.profile import run_profile
 
@@ -139,7 +146,7 @@ def main(argv: list[str]) -> int:
     print_checks(found)
     report["targets"] = as_json(found)
     report["duration_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
-    if not args.no_save and set(parts) & set(PARTS):
+    if not args.no_save and set(parts) & {*PARTS, "statement"}:
         RESULTS.mkdir(exist_ok=True)
         name = f"{started:%Y-%m-%dT%H%M}-{commit}.json"
         (RESULTS / name).write_text(json.dumps(report, indent=2) + "\n")
