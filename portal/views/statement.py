@@ -30,7 +30,6 @@ from portal.crm_data import contact_gateway, page_locale
 from portal.downloads import take_slot
 from portal.errors import render_crm_unavailable, render_error, render_too_many_downloads
 from portal.formatting import CrmLocale
-from portal.listing import ListQuery
 from portal.models import ActivityKind
 from portal.parts import part_failed
 from portal.rendering import is_htmx, render_page
@@ -80,7 +79,7 @@ async def statement(request: HttpRequest) -> HttpResponse:
         crm_locale=locale,
         pdf_url=period.url(reverse("statement-pdf")),
         csv_url=period.url(reverse("statement-csv")),
-        open_url=ListQuery(status="open").url(reverse(INVOICES.key), INVOICES.spec),
+        invoices_url=reverse(INVOICES.key),
     )
     if not is_htmx(request):
         await arecord_activity(

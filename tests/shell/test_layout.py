@@ -81,8 +81,11 @@ def test_nav_follows_the_enabled_sections_and_marks_the_current_page(client: Cli
     links = {
         a.attrs["href"]: a for a in page.find_all("a") if a.attrs.get("class") == "site-nav__link"
     }
-    # The profile is every contact's, whatever the sections (issue 16).
-    assert set(links) == {"/", "/invoices/", "/documents/", "/cases/", "/help/", "/profile/"}
+    # The profile is every contact's, whatever the sections (issue 16); the statement sits
+    # beside the invoices it is made of (issue 15).
+    assert set(links) == {
+        "/", "/invoices/", "/statement/", "/documents/", "/cases/", "/help/", "/profile/"
+    }  # fmt: skip
     assert links["/invoices/"].attrs.get("aria-current") == "page"
     assert "aria-current" not in links["/"].attrs
     assert "aria-current" not in links["/profile/"].attrs
