@@ -30,6 +30,7 @@ from crm_gateway.replies import records_of
 from crm_gateway.rest import api_path, call_json
 
 CAPABILITY_TTL = 3600  # seconds: an administrator's change is seen within the hour
+NOTHING_LEARNED_TTL = 60
 # "Not here": the CRM answered, and the answer was no.
 NOT_HERE = (errors.BadRequest, errors.Forbidden, errors.NotFound)
 
@@ -52,6 +53,11 @@ async def recall(name: str) -> Any:
     shared = await cache.aget(key)
     if shared is not None:
         _process[key] = (_clock() + CAPABILITY_TTL, shared)
+    else:
+        # Nothing learned yet (most often: nothing to learn, such as no refused way to
+        # the documents): not asked of the shared cache on every page, only once a
+        # minute; what another process learns meanwhile costs this one a call at most.
+        _process[key] = (_clock() + NOTHING_LEARNED_TTL, None)
     return shared
 
 

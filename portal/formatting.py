@@ -27,7 +27,6 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.core.cache import cache
 from django.utils import dates as names  # month and weekday names, translated
 from django.utils import translation
 from django.utils.translation import ngettext, pgettext
@@ -35,6 +34,7 @@ from django.utils.translation import ngettext, pgettext
 from crm_gateway import Currency, Locale
 from crm_gateway import to_date as parse_date
 from crm_gateway import to_decimal as parse_decimal
+from portal import request_cache
 
 logger = logging.getLogger(__name__)
 
@@ -339,7 +339,7 @@ def format_size(size: Any, locale: CrmLocale) -> str:
 # --- The cached locale -------------------------------------------------------------------
 
 
-def _cache_key(language: str) -> str:
+def locale_cache_key(language: str) -> str:
     return f"{LOCALE_CACHE_KEY}:{language[:16]}" if language else LOCALE_CACHE_KEY
 
 
@@ -355,8 +355,8 @@ async def aget_crm_locale(
     If the CRM cannot be asked, pages still render with the default locale (and the
     next request tries again): formatting must never be why a page fails.
     """
-    key = _cache_key(language)
-    cached = await cache.aget(key)
+    key = locale_cache_key(language)
+    cached = await request_cache.aget(key)
     if isinstance(cached, dict):
         try:
             return CrmLocale.from_dict(cached)
@@ -369,5 +369,5 @@ async def aget_crm_locale(
     except Exception as exc:  # the CRM's trouble is reported by the page's own calls
         logger.warning("CRM locale unavailable, using defaults: %s", type(exc).__name__)
         return CrmLocale()
-    await cache.aset(key, locale.as_dict(), LOCALE_CACHE_SECONDS)
+    await request_cache.aset(key, locale.as_dict(), LOCALE_CACHE_SECONDS)
     return locale

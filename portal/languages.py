@@ -28,6 +28,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.decorators import sync_and_async_middleware
 from django.utils.translation.trans_real import parse_accept_lang_header
 
+from portal import request_cache
 from portal.models import ContactLanguage
 from portal.signin.session import SESSION_KEY
 from portal.site_settings import SiteSettings, aget_portal_settings, get_portal_settings
@@ -76,11 +77,11 @@ def from_accept_language(header: str, codes: list[str]) -> str | None:
 # --- The contact's stored choice ---------------------------------------------------------
 
 
-def _cache_key(contact_id: str) -> str:
+def cache_key(contact_id: str) -> str:
     return f"{CACHE_PREFIX}{contact_id[:64]}"
 
 
-def _remembered(cached: object) -> tuple[bool, str | None]:
+def remembered(cached: object) -> tuple[bool, str | None]:
     """(whether the cache knew, the language or None for "has not chosen")."""
     if isinstance(cached, str):
         return True, None if cached == NO_CHOICE else cached
@@ -89,20 +90,22 @@ def _remembered(cached: object) -> tuple[bool, str | None]:
 
 def stored_choice(contact_id: str) -> str | None:
     """The contact's own choice, from the cache, else the database (then cached)."""
-    known, language = _remembered(cache.get(_cache_key(contact_id)))
+    known, language = remembered(cache.get(cache_key(contact_id)))
     if known:
         return language
     row = ContactLanguage.objects.filter(contact_id=contact_id).first()
-    cache.set(_cache_key(contact_id), row.language if row else NO_CHOICE, CACHE_SECONDS)
+    cache.set(cache_key(contact_id), row.language if row else NO_CHOICE, CACHE_SECONDS)
     return row.language if row else None
 
 
 async def astored_choice(contact_id: str) -> str | None:
-    known, language = _remembered(await cache.aget(_cache_key(contact_id)))
+    known, language = remembered(await request_cache.aget(cache_key(contact_id)))
     if known:
         return language
     row = await ContactLanguage.objects.filter(contact_id=contact_id).afirst()
-    await cache.aset(_cache_key(contact_id), row.language if row else NO_CHOICE, CACHE_SECONDS)
+    await request_cache.aset(
+        cache_key(contact_id), row.language if row else NO_CHOICE, CACHE_SECONDS
+    )
     return row.language if row else None
 
 
@@ -110,7 +113,7 @@ async def remember_choice(contact_id: str, language: str) -> None:
     await ContactLanguage.objects.aupdate_or_create(
         contact_id=contact_id, defaults={"language": language}
     )
-    await cache.aset(_cache_key(contact_id), language, CACHE_SECONDS)
+    await request_cache.aset(cache_key(contact_id), language, CACHE_SECONDS)
 
 
 def _contact_id(session_data: object) -> str:

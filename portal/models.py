@@ -15,7 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal import validators
+from portal import request_cache, validators
 
 # Shown translated while staff keep it (SiteSettings.display_name).
 DEFAULT_PORTAL_NAME = "Customer portal"
@@ -381,7 +381,7 @@ class ContactAccessManager(models.Manager["ContactAccess"]):
         save() or delete(), which drop the entry at once and write the new value once
         committed; `add` here never overwrites that fresher value with an older read."""
         key = blocked_cache_key(contact_id)
-        cached = await cache.aget(key)
+        cached = await request_cache.aget(key)  # read with the page's other entries
         if cached is not None:
             return bool(cached)
         blocked = await self.filter(contact_id=contact_id, blocked=True).aexists()

@@ -250,7 +250,8 @@ else:
     refuse_to_start("CACHE_URL must be a redis:// or rediss:// URL (or empty for local memory).")
 
 # Tokens live server-side: database-backed sessions, never signed cookies.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Django's cached_db sessions, read with the page's other cache entries (portal/sessions.py).
+SESSION_ENGINE = "portal.sessions"
 SESSION_COOKIE_AGE = env_int("SESSION_MAX_AGE", 8 * 60 * 60)
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)
 # The e-mail link form answers no sooner than this, known address or not.

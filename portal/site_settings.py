@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.decorators import sync_and_async_middleware
 
+from portal import request_cache
 from portal.models import DEFAULT_PORTAL_NAME, PortalSettings
 
 SCHEMA = 6  # 2: contact_recheck_minutes; 3: profile (issue 16); 4: cases; 5: languages;
@@ -172,10 +173,16 @@ def get_portal_settings(using: str = "default") -> SiteSettings:
 
 
 async def aget_portal_settings(using: str = "default") -> SiteSettings:
-    snapshot = await caches[using].aget(CACHE_KEY)
+    if using != "default":
+        snapshot = await caches[using].aget(CACHE_KEY)
+    else:  # read once a request (portal/request_cache.py)
+        snapshot = await request_cache.aget(CACHE_KEY)
     if isinstance(snapshot, SiteSettings):
         return snapshot
-    return await sync_to_async(_from_database)(using)
+    snapshot = await sync_to_async(_from_database)(using)
+    if using == "default":
+        request_cache.note(CACHE_KEY, snapshot)
+    return snapshot
 
 
 def publish_portal_settings(row: PortalSettings) -> None:
@@ -228,12 +235,17 @@ def portal_settings_middleware(get_response):
     an event loop (an async view) never needs the database.
     """
     if iscoroutinefunction(get_response):
+        from portal.request_state import read_request_state
 
         async def async_middleware(request: HttpRequest):
-            if not request.path.startswith(SKIP_PATHS):
-                site = await aget_portal_settings()
+            if request.path.startswith(SKIP_PATHS):
+                return await get_response(request)
+            with request_cache.request_memo():
+                # The snapshot, the session and what the session names, in one or two
+                # cache round trips for the whole request (portal/request_cache.py).
+                site = await read_request_state(request)
                 request.portal_settings = site  # type: ignore[attr-defined]
-            return await get_response(request)
+                return await get_response(request)
 
         return async_middleware
 
