@@ -19,7 +19,8 @@ django.setup(set_prefix=False)
 
 # Downloads and PDFs are relayed chunk by chunk, and each chunk costs the same Python
 # work however small it is: 256 KiB instead of 64 KiB, both where Django hands a streamed
-# body to the server and where the CRM client reads from its socket, about doubled the
+# body to the server and where the CRM client reads from its socket
+# (crm_gateway.client.READ_CHUNK_BYTES), about doubled the
 # throughput of 16 concurrent 200 MiB downloads through the portal (docs/performance.md),
 # for a few hundred KiB more per worker.
 RELAY_CHUNK_BYTES = 256 * 1024
@@ -34,12 +35,7 @@ django_application = PortalASGIHandler()  # what get_asgi_application() builds, 
 # (about 0.2 s here); at start-up instead, that request is not the slow one.
 get_resolver().url_patterns  # noqa: B018  (the property imports the URLconf)
 
-# The CRM client's socket reads, set here as the relay's chunk size is (a run-time
-# setting of the HTTP library the gateway uses; the only import of it outside crm_gateway).
-from httpcore2._async.http11 import AsyncHTTP11Connection  # noqa: E402, TID251
-
-AsyncHTTP11Connection.READ_NUM_BYTES = RELAY_CHUNK_BYTES
-
+# The CRM client reads its socket in chunks of the same size (crm_gateway/client.py).
 from crm_gateway import close_http_client  # noqa: E402  (needs Django set up)
 from portal.access_log import noting_departures  # noqa: E402
 

@@ -38,3 +38,24 @@ async def test_asgi_lifespan_shutdown_closes_the_pool():
             "lifespan.shutdown.complete",
         ]
         assert client.is_closed
+
+
+async def test_the_client_reads_a_download_in_large_chunks(crm):
+    """The client's connections read their socket READ_CHUNK_BYTES at a time, not
+    httpcore's 64 KiB: a relayed chunk costs the same Python work whatever its size
+    (docs/performance.md). Read from the emulator's 200 MiB document, first chunks only."""
+    from crm_emulator.demo_data import LARGE_DOCUMENT
+    from crm_gateway.client import READ_CHUNK_BYTES
+    from crm_gateway.credentials import staff_credential
+    from crm_gateway.rest import api_path, open_stream
+
+    path = api_path("files", "download", "Document", LARGE_DOCUMENT.id)
+    sizes: list[int] = []
+    async with open_stream("GET", path, credential=staff_credential()) as stream:
+        async for chunk in stream:
+            sizes.append(len(chunk))
+            if len(sizes) == 32:
+                break
+    await close_http_client()
+    assert max(sizes) > 64 * 1024
+    assert max(sizes) <= READ_CHUNK_BYTES == 256 * 1024
