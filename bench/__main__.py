@@ -13,6 +13,7 @@ BENCHMARKS = {
     "gateway": "bench.gateway",
     "emulator": "bench.emulator",
     "demo_data": "bench.demo_data",
+    "relay": "bench.relay",
 }
 
 
