@@ -192,6 +192,86 @@ async def run_downloads(stack: Stack, downloads: int = DOWNLOADS) -> dict[str, A
     return result
 
 
+BUSY_DOWNLOADS = 4
+BUSY_SECONDS = 10.0
+
+
+async def _stream_for(http: httpx.AsyncClient, url: str, until: asyncio.Event) -> int:
+    """One download after the other on one connection until `until` is set; bytes read."""
+    received = 0
+    while not until.is_set():
+        async with http.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise RuntimeError(f"download answered {response.status_code}")
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if until.is_set():
+                    break
+    return received
+
+
+async def run_busy_dashboard(
+    stack: Stack, downloads: int = BUSY_DOWNLOADS, seconds: float = BUSY_SECONDS
+) -> dict[str, Any]:
+    """The dashboard while a few downloads stream (what a portal sees most of the day,
+    unlike the 32 at once above): its median over `seconds` against idle, same client."""
+    stack.emulator.reset_controls()
+    session = _owner_session(stack)
+    portal_path = f"/documents/{LARGE_DOCUMENT.id}/download"
+    limits = httpx.Limits(max_connections=downloads, max_keepalive_connections=downloads)
+    failed: list[str] = []
+    async with browser_client(stack, session) as client:
+        idle = await _dashboards(client, None, IDLE_DASHBOARDS, failed)
+        print(f"busy dashboard: {downloads} downloads streaming for {seconds:g} s ...", flush=True)
+        async with httpx.AsyncClient(
+            base_url=stack.portal.url,
+            headers={"Cookie": session.cookie_header},
+            timeout=300,
+            trust_env=False,
+            limits=limits,
+        ) as http:
+            done = asyncio.Event()
+            streams = [
+                asyncio.create_task(_stream_for(http, portal_path, done)) for _ in range(downloads)
+            ]
+            await asyncio.sleep(1.0)  # every download under way
+            watch = asyncio.create_task(_dashboards(client, done, 0, failed))
+            started = time.perf_counter()
+            await asyncio.sleep(seconds)
+            done.set()
+            busy = await watch
+            received = sum(await asyncio.gather(*streams))
+            elapsed = time.perf_counter() - started + 1.0
+    idle_median = statistics.median(idle)
+    busy_median = statistics.median(busy) if busy else float("inf")
+    return {
+        "downloads": downloads,
+        "seconds": seconds,
+        "portal_mb_per_s": received / 1e6 / elapsed,
+        "dashboard_idle_median_ms": idle_median * 1000,
+        "dashboard_busy_median_ms": busy_median * 1000,
+        "dashboard_busy_p99_ms": (
+            statistics.quantiles(busy, n=100)[98] * 1000 if len(busy) > 1 else float("inf")
+        ),
+        "dashboard_busy_samples": len(busy),
+        "dashboard_failures": failed,
+        "dashboard_factor": busy_median / idle_median,
+        "dashboard_met": busy_median / idle_median < TARGET_DASHBOARD_FACTOR and not failed,
+    }
+
+
+def print_busy_dashboard(r: dict[str, Any]) -> None:
+    print()
+    print(
+        f"dashboard while {r['downloads']} downloads stream ({r['portal_mb_per_s']:.0f} MB/s"
+        f" through the portal): idle {r['dashboard_idle_median_ms']:.1f} ms, busy"
+        f" {r['dashboard_busy_median_ms']:.1f} ms (p99 {r['dashboard_busy_p99_ms']:.1f} ms,"
+        f" {r['dashboard_busy_samples']} samples, {len(r['dashboard_failures'])} failed)"
+        f"   x{r['dashboard_factor']:.2f} (target < {TARGET_DASHBOARD_FACTOR:g})"
+        f"  {'met' if r['dashboard_met'] else 'MISSED'}"
+    )
+
+
 def print_downloads(r: dict[str, Any]) -> None:
     print()
     print(f"downloads: {r['downloads']} concurrent x {r['size_bytes'] / 2**20:.0f} MiB")

@@ -1,5 +1,6 @@
-"""The portal benchmark suite: `uv run python -m bench [pages|load|downloads|growth] [options]`.
+"""The portal benchmark suite: `uv run python -m bench [part ...] [options]`.
 
+Parts: pages, load, downloads, busy-dashboard, growth (all by default); profile, statement.
 Starts the emulator and the portal (gunicorn's ASGI worker, DEBUG off) once, signs in
 contacts through the CRM's OAuth page, runs the parts asked for (all by default), prints
 a table, then every issue 18 target with "met" or "missed" (bench/targets.py), and
@@ -19,7 +20,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.downloads import DOWNLOADS, print_downloads, run_downloads
+from bench.downloads import (
+    DOWNLOADS,
+    print_busy_dashboard,
+    print_downloads,
+    run_busy_dashboard,
+    run_downloads,
+)
 from bench.growth import print_growth, run_growth
 from bench.load import LATENCY_MS, SECONDS, print_load, run_load
 from bench.pages import ROUNDS, print_pages, run_pages
@@ -28,7 +35,7 @@ from bench.targets import as_json, checks, print_checks
 from tests.emulator_server import ROOT
 
 # growth comes last: it adds large accounts to the emulator the other parts read.
-PARTS = ("pages", "load", "downloads", "growth")
+PARTS = ("pages", "load", "downloads", "busy-dashboard", "growth")
 # Not part of a full run: py-spy over the workers (bench/profile.py); the statement of
 # account on large accounts (bench/statement.py).
 EXTRAS = ("profile", "statement")
@@ -111,6 +118,9 @@ async def run(args: argparse.Namespace, parts: list[str]) -> dict[str, Any]:
         if "downloads" in parts:
             results["downloads"] = await run_downloads(stack, args.downloads)
             print_downloads(results["downloads"])
+        if "busy-dashboard" in parts:
+            results["busy_dashboard"] = await run_busy_dashboard(stack)
+            print_busy_dashboard(results["busy_dashboard"])
         if "growth" in parts:
             results["growth"] = await run_growth(stack)
             print_growth(results["growth"])

@@ -88,6 +88,16 @@ def checks(results: dict[str, Any]) -> list[Check]:
                 "MB",
             )
         )
+    busy = results.get("busy_dashboard")
+    if busy:
+        found.append(
+            _below(
+                f"dashboard while {busy['downloads']} downloads stream / idle",
+                busy["dashboard_factor"],
+                DASHBOARD_DURING_DOWNLOADS,
+                "x",
+            )
+        )
     load = results.get("load")
     if load:
         top = load["levels"][-1]
