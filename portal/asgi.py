@@ -35,6 +35,23 @@ django_application = PortalASGIHandler()  # what get_asgi_application() builds, 
 # (about 0.2 s here); at start-up instead, that request is not the slow one.
 get_resolver().url_patterns  # noqa: B018  (the property imports the URLconf)
 
+
+def _compile_templates() -> int:
+    """Compile the portal's templates now (Django's cached loader keeps them): in the
+    master, before the workers fork, so no worker parses a template on its first page
+    of a kind (py-spy found Parser.parse under the first pages: docs/performance.md)."""
+    from django.conf import settings
+    from django.template.loader import get_template
+
+    root = settings.BASE_DIR / "templates"
+    names = sorted(path.relative_to(root).as_posix() for path in root.rglob("*.html"))
+    for name in names:
+        get_template(name)
+    return len(names)
+
+
+_compile_templates()
+
 # The CRM client reads its socket in chunks of the same size (crm_gateway/client.py).
 from crm_gateway import close_http_client  # noqa: E402  (needs Django set up)
 from portal.access_log import noting_departures  # noqa: E402
