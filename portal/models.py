@@ -428,6 +428,7 @@ class ContactAccess(models.Model):
         """Refresh ais_blocked's cache entry: now, and with the value once committed."""
         key = blocked_cache_key(self.contact_id)
         cache.delete(key)
+        request_cache.forget(key)  # a page that blocks someone reads it afresh
         transaction.on_commit(lambda: cache.set(key, blocked, BLOCKED_CACHE_SECONDS))
         # (queryset.update() bypasses this: change `blocked` through save() only.)
 

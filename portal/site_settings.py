@@ -194,11 +194,13 @@ def publish_portal_settings(row: PortalSettings) -> None:
     """
     snapshot = SiteSettings.from_model(row)
     cache.delete(CACHE_KEY)
+    request_cache.forget(CACHE_KEY)  # this request's own later reads ask the cache too
     transaction.on_commit(lambda: cache.set(CACHE_KEY, snapshot, CACHE_SECONDS))
 
 
 def forget_portal_settings() -> None:
     cache.delete(CACHE_KEY)
+    request_cache.forget(CACHE_KEY)
 
 
 def _in_event_loop() -> bool:
