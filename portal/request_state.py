@@ -2,10 +2,11 @@
 (portal/request_cache.py says how; tests/pages/test_cache_trips.py counts them).
 
 What a signed-in page reads: the settings snapshot, the session (its key is the
-cookie), and what the session names: the contact's language choice, the blocked check
-and the CRM's locale in the page's language. The last three are keyed by the contact id,
-which is inside the session, so a first request of a session reads in two round trips:
-the session, then the contact's entries. A session key names one contact for its whole
+cookie), and what the session names: the contact's language choice, the blocked check,
+the CRM's locale and the cases' labels in the page's language. These are keyed by the
+contact id, which is inside the session (and the language, which the contact's choice
+decides), so a first request of a session reads in two round trips: the session, then
+the contact's entries. A session key names one contact for its whole
 life (signing in, and out, always starts a new key), so the process keeps, for the
 sessions it served lately, which contact and language that was (under a digest of the
 key, never the key itself), and the next request of that session asks for everything
@@ -25,6 +26,7 @@ from django.http import HttpRequest
 from portal import languages, request_cache, site_settings
 from portal.formatting import locale_cache_key
 from portal.models import blocked_cache_key
+from portal.sections.cases import case_choices_cache_key
 from portal.sessions import cache_key_for
 from portal.signin.session import SESSION_KEY
 
@@ -49,6 +51,7 @@ def _contact_keys(contact_id: str, language: str) -> list[str]:
         languages.cache_key(contact_id),
         blocked_cache_key(contact_id),
         locale_cache_key(language),
+        case_choices_cache_key(language),  # the dashboard's and the cases' labels
     ]
 
 

@@ -17,7 +17,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -36,6 +35,7 @@ from crm_gateway import (
     Note,
     field_choices,
 )
+from portal import request_cache
 from portal.case_seen import mark_seen, seen_until
 from portal.listing import ChoiceFilter, ListSpec, SortKey, StatusPlan
 from portal.sections import cells
@@ -88,10 +88,15 @@ class CaseChoices:
         return {choice.value for choice in getattr(self, name)}
 
 
+def case_choices_cache_key(language: str) -> str:
+    return f"portal:case-choices:v2:{language or 'en'}"
+
+
 async def case_choices(gateway: ContactGateway) -> CaseChoices:
-    """Cached per language (metadata changes rarely); one CRM call when not cached."""
-    key = f"portal:case-choices:v2:{get_language() or 'en'}"
-    cached = await cache.aget(key)
+    """Cached per language (metadata changes rarely); one CRM call when not cached.
+    Read with the page's other cache entries (portal/request_state.py)."""
+    key = case_choices_cache_key(get_language() or "")
+    cached = await request_cache.aget(key)
     if isinstance(cached, CaseChoices):
         return cached
     try:
@@ -105,7 +110,7 @@ async def case_choices(gateway: ContactGateway) -> CaseChoices:
         category=field_choices(meta, "category"),
         statuses=statuses,
     )
-    await cache.aset(key, choices, CHOICES_CACHE_SECONDS)
+    await request_cache.aset(key, choices, CHOICES_CACHE_SECONDS)
     return choices
 
 
