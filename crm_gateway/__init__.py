@@ -94,6 +94,7 @@ from crm_gateway.responses import stream_response
 from crm_gateway.scope import CheckedRecord, ContactScope, check_record_id, is_published
 from crm_gateway.staff import StaffGateway, exchange_user_authorization_code, user_me
 from crm_gateway.streaming import CrmStream, safe_media_type
+from crm_gateway.zipping import ZipBroken, ZipMember, zip_names, zip_response
 
 __all__ = [
     "CASE_CLOSE_STATUS",
@@ -167,6 +168,8 @@ __all__ = [
     "TokenSet",
     "Unauthorized",
     "Version",
+    "ZipBroken",
+    "ZipMember",
     "check_record_id",
     "close_http_client",
     "exchange_authorization_code",
@@ -184,4 +187,6 @@ __all__ = [
     "to_date",
     "to_decimal",
     "user_me",
+    "zip_names",
+    "zip_response",
 ]
