@@ -59,6 +59,7 @@ class Fault:
     status: int = 500
     retry_after: int | None = None
     times: int | None = None
+    after: int = 0  # matching requests left alone before the fault applies (the Nth call)
     pattern: re.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,7 +123,7 @@ def add_fault(spec: dict[str, Any]) -> Fault:
     if method is not None and not isinstance(method, str):
         raise ValueError("method must be a string or null")
     numbers = {}
-    for name in ("ms", "status", "retry_after", "times"):
+    for name in ("ms", "status", "retry_after", "times", "after"):
         value = spec.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{name} must be an integer")
@@ -131,9 +132,20 @@ def add_fault(spec: dict[str, Any]) -> Fault:
         raise ValueError("times must be at least 1 (or null for every request)")
     if numbers["ms"] is not None and numbers["ms"] < 0:
         raise ValueError("ms must not be negative")
+    if numbers["after"] is not None and numbers["after"] < 0:
+        raise ValueError("after must not be negative")
     if kind == "status" and not (numbers["status"] and 100 <= numbers["status"] <= 599):
         raise ValueError("a status fault needs status between 100 and 599")
-    unknown = set(spec) - {"path", "method", "kind", "ms", "status", "retry_after", "times"}
+    unknown = set(spec) - {
+        "path",
+        "method",
+        "kind",
+        "ms",
+        "status",
+        "retry_after",
+        "times",
+        "after",
+    }
     if unknown:
         raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
     try:
@@ -145,6 +157,7 @@ def add_fault(spec: dict[str, Any]) -> Fault:
             status=numbers["status"] or 500,
             retry_after=numbers["retry_after"],
             times=numbers["times"],
+            after=numbers["after"] or 0,
         )
     except re.error as error:
         raise ValueError(f"path is not a valid regular expression: {error}") from None
@@ -166,6 +179,9 @@ def take_faults(method: str, path: str) -> list[Fault]:
             if fault.method and fault.method != method:
                 continue
             if not fault.pattern.search(path):
+                continue
+            if fault.after > 0:  # not yet: this request is one of those it leaves alone
+                fault.after -= 1
                 continue
             if fault.times is not None:
                 fault.times -= 1

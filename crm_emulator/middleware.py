@@ -154,9 +154,14 @@ class ApiMiddleware:
             # What the caller asked the CRM's words in (labels, locale, PDFs).
             "accept_language": request.headers.get("Accept-Language"),
             "status": None,
+            # When the call arrived and when its answer was ready (seconds on the
+            # emulator's monotonic clock): tests count calls that overlapped.
+            "started": time.monotonic(),
+            "answered": None,
         }
         control.log_request(entry)
         response = self._answer(request, path)
+        entry["answered"] = time.monotonic()
         # A dropped connection has no status: the log says null.
         entry["status"] = None if response.status_code == DROPPED else response.status_code
         # Bytes of the body (not of a streamed file): what the benchmarks' cost tables read.

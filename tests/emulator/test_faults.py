@@ -172,3 +172,25 @@ def test_reset_clears_faults(api: Api):
     fault(api, path=".", kind="status", status=500)
     api.server.reset_controls()
     assert api.get("/version").status_code == 200
+
+
+def test_after_leaves_the_first_matching_calls_alone(api: Api):
+    """`after: N` fails the (N+1)th matching call: a failure in the middle of a series."""
+    fault(api, path=r"^/version$", kind="status", status=500, after=2, times=1)
+    assert [api.get("/version").status_code for _ in range(4)] == [200, 200, 500, 200]
+    listed = api.server.control("GET", "faults").json()["faults"]
+    assert listed == []  # used up
+    bad = httpx.post(
+        f"{api.server.base_url}/__emulator__/faults",
+        json={"path": "x", "kind": "latency", "after": -1},
+        headers={"X-Emulator-Admin": "emulator-admin-for-tests"},
+    )
+    assert bad.status_code == 400
+
+
+def test_the_request_log_says_when_each_call_arrived_and_was_answered(api: Api):
+    fault(api, path=r"^/version$", kind="latency", ms=200, times=1)
+    api.server.control("DELETE", "requests")
+    api.get("/version")
+    entry = api.server.control("GET", "requests").json()["requests"][-1]
+    assert entry["answered"] - entry["started"] >= 0.2
