@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from crm_gateway import CrmStream, stream_response
+from crm_gateway import CrmStream, ZipMember, stream_response, zip_response
 from portal.activity import arecord_activity
 from portal.client_address import client_address
 from portal.errors import render_too_many_downloads
@@ -62,6 +63,18 @@ async def take_slot(contact_id: str) -> DownloadSlot | None:
     return None
 
 
+def _slot_owner(request: HttpRequest) -> str:
+    contact = getattr(request, "contact", None)
+    return contact.contact_id if contact else f"address:{client_address(request.META)}"
+
+
+def _refused(request: HttpRequest) -> HttpResponseBase:
+    logger.info(
+        "download refused: the contact has %d downloads running", settings.DOWNLOADS_PER_CONTACT
+    )
+    return render_too_many_downloads(request)
+
+
 async def download_response(
     request: HttpRequest,
     source: AbstractAsyncContextManager[CrmStream],
@@ -71,15 +84,9 @@ async def download_response(
 ) -> HttpResponseBase:
     """The CRM's bytes as a streamed response within the contact's download slots (a
     visitor of a public knowledge base: within their address's)."""
-    contact = getattr(request, "contact", None)
-    owner = contact.contact_id if contact else f"address:{client_address(request.META)}"
-    slot = await take_slot(owner)
+    slot = await take_slot(_slot_owner(request))
     if slot is None:
-        logger.info(
-            "download refused: the contact has %d downloads running",
-            settings.DOWNLOADS_PER_CONTACT,
-        )
-        return render_too_many_downloads(request)
+        return _refused(request)
     return await stream_response(
         source, filename=filename, disposition=disposition, on_close=slot.release
     )
@@ -100,4 +107,26 @@ async def logged_download(
     response = await download_response(request, source, filename=filename, disposition=disposition)
     if response.streaming and kind is not None:
         await arecord_activity(request, kind, record_model=record_model, record_id=record_id)
+    return response
+
+
+async def logged_zip(
+    request: HttpRequest,
+    members: Sequence[ZipMember],
+    *,
+    filename: str,
+    concurrency: int,
+    kind: str,
+    record_model: str,
+) -> HttpResponseBase:
+    """Many files as one streamed zip (crm_gateway.zip_response), within one of the
+    contact's download slots like any download, and an activity entry with how many
+    files it holds. Inside it, at most `concurrency` files are fetched at once."""
+    slot = await take_slot(_slot_owner(request))
+    if slot is None:
+        return _refused(request)
+    response = await zip_response(
+        members, filename=filename, concurrency=concurrency, on_close=slot.release
+    )
+    await arecord_activity(request, kind, record_model=record_model, record_count=len(members))
     return response

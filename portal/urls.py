@@ -25,12 +25,20 @@ handler500 = errors.server_error
 
 def section_urls(section: Section) -> list[URLPattern]:
     """A section's paths, from its declaration: `<key>/` (name: key), `<key>/<id>/`
-    (name: `one`), and `<id>/pdf` or `<id>/download` when it has them."""
+    (name: `one`), `<id>/pdf` or `<id>/download` when it has them, and
+    `<key>/download.zip` (name: `<key>-zip`) when it offers its files as one zip."""
     one = f"{section.key}/<str:record_id>/"
     routes = [
         path(f"{section.key}/", sections.record_list, {"section": section}, name=section.key),
         path(one, sections.record_detail, {"section": section}, name=section.one),
     ]
+    if section.bulk:
+        name = f"{section.key}-zip"
+        routes.append(
+            path(
+                f"{section.key}/download.zip", sections.record_zip, {"section": section}, name=name
+            )
+        )
     if section.pdf:
         routes.append(
             path(f"{one}pdf", sections.record_pdf, {"section": section}, name=f"{section.one}-pdf")

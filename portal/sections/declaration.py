@@ -85,6 +85,16 @@ RowsExtra = Callable[[ContactGateway, list[Any]], Awaitable[list[Any]]]  # check
 FilterOptions = Callable[[ContactGateway], Awaitable[Mapping[str, Sequence[tuple[str, str]]]]]
 
 
+@dataclass(frozen=True)
+class Bulk:
+    """A section's "Download all (zip)" (`/<key>/download.zip`): the zip of the files
+    (its PDFs, or its records' files) of every record its list shows."""
+
+    filename: str  # the zip's own name: "invoices.zip"
+    member_name: Callable[[Any], str]  # a row -> its file's name in the zip
+    activity: str  # the ActivityKind recorded, with how many files
+
+
 def fields(names: str) -> tuple[str, ...]:
     """CRM field names, written as one string: `fields("name amount due_date")`."""
     return tuple(names.split())
@@ -117,6 +127,7 @@ class Section:
     tally: bool = False  # the detail page shows the record's line items
     pdf: str = ""  # the PDF's file name before the number ("Invoice"); "" = no PDF
     download: bool = False  # the record is a file: /<key>/<id>/download
+    bulk: Bulk | None = None  # its PDFs or files as one zip: /<key>/download.zip
     # Named extras, for what only this section does.
     local_status: Callable[[str, dt.date], StatusPlan] | None = None
     rows_of: RowsExtra | None = None  # rows that need more than the record (file info)
@@ -129,6 +140,8 @@ class Section:
         for column in self.columns:
             if column.sort and column.sort not in self.spec.sorts:
                 raise ValueError(f"{self.key}: {column.sort!r} is not a sort key")
+        if self.bulk is not None and not (self.pdf or self.download):
+            raise ValueError(f"{self.key}: a zip needs the records' PDF or file")
 
     @property
     def template(self) -> str:

@@ -20,8 +20,9 @@ from crm_gateway import CheckedRecord, ContactGateway, Document, FileInfo, safe_
 from portal.crm_data import bounded_gather
 from portal.formatting import CrmLocale, format_date
 from portal.listing import ListSpec, SortKey
+from portal.models import ActivityKind
 from portal.sections import cells
-from portal.sections.declaration import Column, Section, Texts, fields
+from portal.sections.declaration import Bulk, Column, Section, Texts, fields
 from portal.site_settings import SiteSettings
 
 FILE_INFO_CONCURRENCY = 8
@@ -193,6 +194,7 @@ DOCUMENTS = Section(
     ),
     row=DocumentRow.of,
     download=True,
+    bulk=Bulk("documents.zip", lambda row: row.download_name, ActivityKind.DOCUMENTS_ZIP),
     rows_of=with_file_info,
     detail_extra=detail_extra,
 )

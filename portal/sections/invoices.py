@@ -29,8 +29,9 @@ from crm_gateway import (
 )
 from portal.listing import ListQuery as PageQuery
 from portal.listing import ListSpec, SortKey, StatusPlan
+from portal.models import ActivityKind
 from portal.sections import cells
-from portal.sections.declaration import Column, Filters, Section, Texts, fields
+from portal.sections.declaration import Bulk, Column, Filters, Section, Texts, fields
 from portal.site_settings import SiteSettings
 
 SPEC = ListSpec(
@@ -185,6 +186,7 @@ INVOICES = Section(
     visible=visible,
     tally=True,
     pdf="Invoice",
+    bulk=Bulk("invoices.zip", lambda row: f"{row.title}.pdf", ActivityKind.INVOICES_ZIP),
     local_status=status_plan,
     detail_extra=detail_extra,
 )

@@ -36,13 +36,15 @@ async def _rows(
     return [section.row(c.record, on) for c in checked]
 
 
-async def fetch_rows(
-    gateway: ContactGateway, section: Section, site: SiteSettings, query: ListQuery, page_size: int
-) -> RowsPage:
-    on = today()
+def crm_filters(
+    section: Section, site: SiteSettings, query: ListQuery, on: dt.date
+) -> tuple[tuple[Any, ...], StatusPlan] | None:
+    """The CRM filters of a list state (the staff settings', the status, the choices and
+    the dates) and its status plan; None when nothing the contact may see can match.
+    The list's page and its zip (`all_rows`) both read their records through this."""
     scope_filters = section.list_filters(site, query, on)
-    if scope_filters is None:  # nothing the contact may see can match: no CRM call
-        return RowsPage([], 0, 1)
+    if scope_filters is None:
+        return None
     plan = section.local_status(query.status, on) if section.local_status else StatusPlan()
     date_filter = query.crm_date_filter(section.spec)
     filters = (
@@ -51,6 +53,17 @@ async def fetch_rows(
         *query.crm_choice_filters(section.spec),
         *((date_filter,) if date_filter else ()),
     )
+    return filters, plan
+
+
+async def fetch_rows(
+    gateway: ContactGateway, section: Section, site: SiteSettings, query: ListQuery, page_size: int
+) -> RowsPage:
+    on = today()
+    planned = crm_filters(section, site, query, on)
+    if planned is None:  # nothing the contact may see can match: no CRM call
+        return RowsPage([], 0, 1)
+    filters, plan = planned
 
     def crm_query(**page: Any) -> CrmListQuery:
         return CrmListQuery(
@@ -82,6 +95,64 @@ async def fetch_rows(
     if shown != query.page:  # past the last page: show the last one
         records, total = await one(shown)
     return RowsPage(await _rows(section, gateway, records, on), total, shown)
+
+
+@dataclass(frozen=True)
+class AllRows:
+    """Every row of a list state, on all its pages (for a zip of them): `rows` pairs each
+    checked record with its row, in the list's order. Empty when `total` is over the cap
+    the caller gave: then no more than the first call was made."""
+
+    rows: list[tuple[CheckedRecord[Any], Any]]
+    total: int
+
+
+async def all_rows(
+    gateway: ContactGateway, section: Section, site: SiteSettings, query: ListQuery, cap: int
+) -> AllRows:
+    """The records the list shows for `query`, all its pages: the same CRM filters, the
+    same local status filter and order as `fetch_rows`, read 200 at a time (at most
+    `cap`, so at most cap/200 + 1 calls), and the section's own rule on each record."""
+    on = today()
+    planned = crm_filters(section, site, query, on)
+    if planned is None:
+        return AllRows([], 0)
+    filters, plan = planned
+
+    def crm_query(**page: Any) -> CrmListQuery:
+        return CrmListQuery(
+            fields=section.list_fields, filters=filters, filter_text=query.q or None, **page
+        )
+
+    def visible(checked: list[CheckedRecord[Any]]) -> list[CheckedRecord[Any]]:
+        return [c for c in checked if section.visible(site, c.record)]
+
+    if plan.keep is not None:
+        # As the list: one page of 200 in the plan's order, kept and sorted here.
+        page = await gateway.list_records(
+            section.model, crm_query(order=plan.prefetch_order, limit=PAGE_LIMIT)
+        )
+        checked = {c.id: c for c in visible(page.records)}
+        kept = [row for c in checked.values() if plan.keep(row := section.row(c.record, on))]
+        if len(kept) > cap:
+            return AllRows([], len(kept))
+        ordered = sort_records(kept, section.spec.sorts[query.sort], query.dir == "desc")
+        return AllRows([(checked[row.record.id], row) for row in ordered], len(kept))
+
+    order = query.crm_order(section.spec)
+    records: list[CheckedRecord[Any]] = []
+    offset = 0
+    while True:
+        page = await gateway.list_records(
+            section.model, crm_query(order=order, offset=offset, limit=PAGE_LIMIT)
+        )
+        if page.total > cap:
+            return AllRows([], page.total)
+        records += visible(page.records)
+        offset += page.crm_count  # what the CRM sent, dropped records included
+        if not page.crm_count or offset >= max(page.crm_total, page.total) or offset > cap:
+            break
+    return AllRows([(c, section.row(c.record, on)) for c in records], len(records))
 
 
 # --- The table -----------------------------------------------------------------------

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from crm_gateway import CheckedRecord
+from crm_gateway import CheckedRecord, ZipMember, zip_names
 from portal.crm_data import contact_gateway, page_locale
-from portal.downloads import logged_download
+from portal.downloads import logged_download, logged_zip
 from portal.errors import render_error
 from portal.listing import (
     PERIODS,
@@ -41,7 +43,7 @@ from portal.parts import part_failed
 from portal.rendering import render_page
 from portal.sections import Section
 from portal.sections.access import checked_record, section_settings
-from portal.sections.rows import column_heads, fetch_rows, table_cells, today
+from portal.sections.rows import all_rows, column_heads, fetch_rows, table_cells, today
 from portal.security import pdf_printing_allowed
 from portal.signin.session import contact_required
 from portal.site_settings import SiteSettings
@@ -86,6 +88,7 @@ async def record_list(request: HttpRequest, section: Section) -> HttpResponse:
         "date_label": section.spec.date_label,
         "choice_selects": choice_selects(section, query, options),
         "crm_locale": locale,
+        "zip": zip_offer(section, site, query, page.total),
     }
     return render_page(
         request,
@@ -130,6 +133,79 @@ def choice_selects(
         if offered:
             selects.append(ChoiceSelect(name, choice.label, choice.blank_label, offered, current))
     return selects
+
+
+def zip_offer(
+    section: Section, site: SiteSettings, query: ListQuery, total: int
+) -> dict[str, Any] | None:
+    """The list's "Download all (zip)": its URL with the list's filters (every page, so
+    no page number), how many files, or that there are too many for one zip."""
+    if section.bulk is None or not total:
+        return None
+    return {
+        "url": query.url(reverse(f"{section.key}-zip"), section.spec, page=1),
+        "count": total,
+        "max": site.zip_max_files,
+        "too_many": total > site.zip_max_files,
+    }
+
+
+@require_GET
+@contact_required
+async def record_zip(request: HttpRequest, section: Section) -> HttpResponseBase:
+    """`/<key>/download.zip?<the list's query>`: the PDFs or files of every record the
+    list shows for that query (all its pages), in one zip streamed as it is built. Only
+    records of the contact's list are fetched: the query string filters that list, it
+    never names a record. Too many for one zip, or none: a page that says so."""
+    site = await section_settings(section)
+    bulk = section.bulk
+    if bulk is None:  # routed only for sections that offer a zip
+        return render_error(request, 404)
+    try:
+        query = parse_list_query(
+            request.GET, section.spec, query_length=len(request.META.get("QUERY_STRING", ""))
+        )
+    except BadListQuery:
+        return render_error(request, 400)
+    gateway = contact_gateway(request)
+    options = await section.filter_options(gateway) if section.filter_options else {}
+    if not choices_offered(query, options):  # what the list refuses, the zip refuses
+        return render_error(request, 400)
+    found = await all_rows(gateway, section, site, query, site.zip_max_files)
+    if found.total > site.zip_max_files or not found.rows:
+        return zip_refused(request, section, site, query, found.total)
+    names = zip_names((bulk.member_name(row) for _checked, row in found.rows), section.one)
+    fetch = gateway.pdf if section.pdf else gateway.download
+    members = [
+        ZipMember(name, functools.partial(fetch, checked))
+        for (checked, _row), name in zip(found.rows, names, strict=True)
+    ]
+    return await logged_zip(
+        request,
+        members,
+        filename=bulk.filename,
+        concurrency=site.zip_concurrency,
+        kind=bulk.activity,
+        record_model=section.model.MODEL,
+    )
+
+
+def zip_refused(
+    request: HttpRequest, section: Section, site: SiteSettings, query: ListQuery, total: int
+) -> HttpResponse:
+    """No zip: too many records for one (422: narrow the period), or none (404)."""
+    too_many = total > site.zip_max_files
+    context = {
+        "page_title": section.texts.title,
+        "section": section,
+        "count": total,
+        "max": site.zip_max_files,
+        "too_many": too_many,
+        "list_url": query.url(section.list_url(), section.spec, page=1),
+    }
+    response = render_page(request, "portal/sections/zip_refused.html", context)
+    response.status_code = 422 if too_many else 404
+    return response
 
 
 async def _nothing() -> Any:
