@@ -56,6 +56,9 @@ class World:
     # an article's attachment: own, foreign = a published article with another's note.
     categories: dict[str, str]
     article_files: dict[str, tuple[str, str]]
+    # What a list's search finds one record by (an invoice's number, a document's name),
+    # for ids[model]'s own, colleague and foreign records; missing: a term nothing has.
+    terms: dict[str, dict[str, str]]
 
     def secret_ids(self, *people: str) -> set[str]:
         """Ids that exist and belong to the given people's records ('own', 'colleague',
@@ -95,7 +98,7 @@ def world(emulator: EmulatorServer) -> World:
             api,
             token,
             "/data/Invoice",
-            ["billing_account_id", "billing_contact_id", "shipping_stage"],
+            ["billing_account_id", "billing_contact_id", "shipping_stage", "full_number"],
         )
         if i.get("shipping_stage") in DEFAULT_INVOICE_STAGES
     ]
@@ -134,11 +137,15 @@ def world(emulator: EmulatorServer) -> World:
             None,
         )
 
+    document_names: dict[str, str] = {}
+
     def documents_of(account_id: str) -> list[str]:
         path = f"/data/Account/{account_id}/documents"
-        return [
-            d["id"] for d in _records(api, token, path, ["name"]) if d["id"] != LARGE_DOCUMENT.id
+        found = [
+            d for d in _records(api, token, path, ["document_name"]) if d["id"] != LARGE_DOCUMENT.id
         ]
+        document_names.update({d["id"]: d["document_name"] for d in found})
+        return [d["id"] for d in found]
 
     per_account: dict[str, list[dict]] = {}
     for contact in contacts:
@@ -205,6 +212,24 @@ def world(emulator: EmulatorServer) -> World:
         "own+foreign-note": (note_a["parent_id"], note_b["id"]),
         "foreign+own-note": (note_b["parent_id"], note_a["id"]),
     }
+    number = {i["id"]: i["full_number"] for i in invoices}
+    terms = {
+        "Invoice": {kind: number[ids["Invoice"][kind]] for kind in ("own", "colleague", "foreign")},
+        "Document": {
+            kind: document_names[ids["Document"][kind]] for kind in ("own", "colleague", "foreign")
+        },
+    }
+    for model in terms:
+        terms[model]["missing"] = "no-such-record-anywhere"
+    # Each term finds its one record: no other document bears that name.
+    assert len(set(document_names.values())) == len(document_names), "document names repeat"
+    # The emulator's first PDF parses its fonts (seconds on a loaded machine): not in a
+    # cell, where it would run into the portal's read timeout.
+    httpx.get(
+        f"{api}/printer/pdf/Invoice/{ids['Invoice']['own']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    ).raise_for_status()
     case_ids, case_files = _cases(api, token, a["primary_account_id"], b["primary_account_id"])
     ids["aCase"] = case_ids
     articles, categories, article_files = _knowledge(api, token)
@@ -219,6 +244,7 @@ def world(emulator: EmulatorServer) -> World:
         articles,
         categories,
         article_files,
+        terms,
     )
 
 
