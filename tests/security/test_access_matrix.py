@@ -297,9 +297,9 @@ async def outcome(client: AsyncClient, route: str, url: str) -> tuple[str, objec
         return "adm-login", (response, body)
     if status == 204 and response.get("HX-Redirect", "").startswith("/login/?next="):
         return "hx-login", (response, body)
-    if status == 200 and response.streaming and response["Content-Type"] == "application/zip":
-        if zipfile.ZipFile(io.BytesIO(body)).namelist():
-            return "zip", (response, body)
+    is_zip = status == 200 and response.get("Content-Type") == "application/zip"
+    if is_zip and response.streaming and zipfile.ZipFile(io.BytesIO(body)).namelist():
+        return "zip", (response, body)
     if status == 200 and response.streaming:
         disposition = response["Content-Disposition"]
         is_pdf = response["Content-Type"] == "application/pdf" and body.startswith(b"%PDF-")
