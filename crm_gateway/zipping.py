@@ -225,6 +225,7 @@ class _ZipWriter:
         the client: whatever is ready is sent before waiting)."""
         out = bytearray()
         total = len(self.members)
+        sent = False  # the first piece goes out at once: the browser's download starts
         while self.fetches:
             fetch = self.fetches[0]
             length = await self.opened(fetch)
@@ -243,9 +244,10 @@ class _ZipWriter:
                     break
                 while feeder.items:
                     out += next(entry)
-                if len(out) >= WRITE_SIZE:
+                if len(out) >= WRITE_SIZE or not sent:
                     yield bytes(out)
                     out.clear()
+                    sent = True
             self.fetches.popleft()
             self.fill()
             logger.debug("zip: file %d of %d written", fetch.index + 1, total)
