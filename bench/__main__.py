@@ -1,6 +1,7 @@
-"""`uv run python -m bench`: the portal suite (pages, load, downloads; see bench/suite.py).
+"""`uv run python -m bench`: the portal suite (pages, load, downloads, zips, growth; see
+bench/suite.py).
 
-`python -m bench pages|load|downloads [options]` runs parts of the suite;
+`python -m bench pages|load|downloads|zips|growth [options]` runs parts of the suite;
 `python -m bench gateway|emulator|demo_data` runs those components' own benchmarks.
 """
 

@@ -1,6 +1,7 @@
-"""The portal benchmark suite: `uv run python -m bench [part ...] [options]`.
+"""The portal benchmark suite: `uv run python -m bench [PART ...] [options]`.
 
-Parts: pages, load, downloads, busy-dashboard, growth (all by default); profile, statement.
+Parts: pages, load, downloads, busy-dashboard, zips, growth (all by default); profile,
+statement.
 Starts the emulator and the portal (gunicorn's ASGI worker, DEBUG off) once, signs in
 contacts through the CRM's OAuth page, runs the parts asked for (all by default), prints
 a table, then every issue 18 target with "met" or "missed" (bench/targets.py), and
@@ -32,10 +33,11 @@ from bench.load import LATENCY_MS, SECONDS, print_load, run_load
 from bench.pages import ROUNDS, print_pages, run_pages
 from bench.stack import running_stack
 from bench.targets import as_json, checks, print_checks
+from bench.zips import print_zips, run_zips
 from tests.emulator_server import ROOT
 
-# growth comes last: it adds large accounts to the emulator the other parts read.
-PARTS = ("pages", "load", "downloads", "busy-dashboard", "growth")
+# zips and growth come last: they add large accounts to the emulator the others read.
+PARTS = ("pages", "load", "downloads", "busy-dashboard", "zips", "growth")
 # Not part of a full run: py-spy over the workers (bench/profile.py); the statement of
 # account on large accounts (bench/statement.py).
 EXTRAS = ("profile", "statement")
@@ -121,6 +123,9 @@ async def run(args: argparse.Namespace, parts: list[str]) -> dict[str, Any]:
         if "busy-dashboard" in parts:
             results["busy_dashboard"] = await run_busy_dashboard(stack)
             print_busy_dashboard(results["busy_dashboard"])
+        if "zips" in parts:
+            results["zips"] = await run_zips(stack)
+            print_zips(results["zips"])
         if "growth" in parts:
             results["growth"] = await run_growth(stack)
             print_growth(results["growth"])
