@@ -686,7 +686,7 @@ class SignInLinkAdmin(ReadOnlyAdmin):
 
 @admin.register(ActivityEvent)
 class ActivityEventAdmin(ReadOnlyAdmin):
-    list_display = ["at", "kind", "contact_id", "record_model", "record_id", "ip"]
+    list_display = ["at", "kind", "contact_id", "record_model", "record_id", "record_count", "ip"]
     list_filter = ["kind", "record_model"]
     search_fields = ["=contact_id", "=record_id"]
     date_hierarchy = "at"

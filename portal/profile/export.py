@@ -27,6 +27,7 @@ async def portal_data(contact_id: str) -> dict[str, Any]:
             "what": str(event.get_kind_display()),
             "record_model": event.record_model,
             "record_id": event.record_id,
+            "record_count": event.record_count,  # a zip's files, a statement's items
             "ip": event.ip,
             "user_agent": event.user_agent,
         }

@@ -175,6 +175,40 @@ def test_a_zip_the_crm_breaks_off_in_the_middle_is_cut(portal, crm_clean, world:
     browser.close()
 
 
+def test_a_client_that_leaves_a_zip_stops_its_crm_calls(portal, crm_clean, world: World):
+    """Over a real socket: the client reads the zip's first piece and hangs up; the files
+    not yet asked for are never asked for (the server cancels the zip's fetches)."""
+    browser = signed_in(portal, world.a.email)
+    before = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=4)
+    url = f"/documents/download.zip?to={before.isoformat()}"
+    files = len(zipfile.ZipFile(io.BytesIO(read_all(browser, url)[1])).namelist())
+    assert files >= 6
+    # The first file at once, every other one 1.5 s late: the client has its first piece
+    # and is gone while the next three are still being fetched.
+    crm_clean.control(
+        "POST",
+        "faults",
+        json={"path": "^/files/download/", "kind": "latency", "ms": 1500, "after": 1},
+    )
+    crm_clean.control("DELETE", "requests")
+    with browser.stream("GET", url) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())
+    time.sleep(3.5)  # long enough for the remaining files, had the fetches gone on
+
+    def downloads() -> int:
+        log = crm_clean.control("GET", "requests").json()["requests"]
+        return len([e for e in log if e["path"].startswith("/files/download/")])
+
+    seen = downloads()
+    # The four fetched at once, and the fifth started when the first was written: never
+    # the rest.
+    assert seen <= 5 < files
+    time.sleep(1)
+    assert downloads() == seen
+    browser.close()
+
+
 def test_a_download_that_stalls_mid_body_is_cut_after_the_read_timeout(
     portal, crm_clean, world: World
 ):
