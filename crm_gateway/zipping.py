@@ -301,9 +301,10 @@ async def zip_response(
     def at_deadline() -> None:
         nonlocal over_time
         over_time = True
-        # The body may be waiting for the client to take a piece: stop the CRM calls now.
+        # The body may be waiting for the client to take a piece: stop the CRM calls now
+        # (the writer, waiting on them or resumed later, times out: ZipTooLong).
         for fetch in list(writer.fetches):
-            fetch.forget()
+            fetch.task.cancel()
 
     timer = loop.call_at(writer.deadline, at_deadline)
     try:
