@@ -94,6 +94,10 @@ from crm_gateway.responses import stream_response
 from crm_gateway.scope import CheckedRecord, ContactScope, check_record_id, is_published
 from crm_gateway.staff import StaffGateway, exchange_user_authorization_code, user_me
 from crm_gateway.streaming import CrmStream, safe_media_type
+from crm_gateway.vocabulary import STANDARD as STANDARD_OPTIONS
+from crm_gateway.vocabulary import Vocabulary
+from crm_gateway.vocabulary import known as known_vocabulary
+from crm_gateway.vocabulary import learn as learn_vocabulary
 from crm_gateway.zipping import ZipBroken, ZipMember, zip_names, zip_response
 
 __all__ = [
@@ -107,6 +111,7 @@ __all__ = [
     "PROFILE_EDITABLE_FIELDS",
     "PROFILE_PREFERENCE_FIELDS",
     "QUOTE_DECISION_STAGES",
+    "STANDARD_OPTIONS",
     "Account",
     "Allowlist",
     "BadReply",
@@ -168,6 +173,7 @@ __all__ = [
     "TokenSet",
     "Unauthorized",
     "Version",
+    "Vocabulary",
     "ZipBroken",
     "ZipMember",
     "check_record_id",
@@ -178,6 +184,8 @@ __all__ = [
     "field_choices",
     "forget_cached_tokens",
     "is_published",
+    "known_vocabulary",
+    "learn_vocabulary",
     "me",
     "portal_token_credential",
     "safe_media_type",

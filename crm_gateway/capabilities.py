@@ -8,7 +8,10 @@ cache (every worker learns it once), for CAPABILITY_TTL seconds, under a key of 
 CRM's URL, so pointing the portal at another CRM starts afresh.
 
 Each fallback the gateway takes is noted (`note_fallback`), so Test connection and
-`portal_check` can say why a page is slower or what to enable in the CRM.
+`portal_check` can say why a page is slower or what to enable in the CRM. Several
+processes serve one site, and the one that answers Test connection may not be the one
+whose page took a fallback: the register is shared through the cache too (per CRM, for
+CAPABILITY_TTL, so a fallback no longer taken drops out within the hour).
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ NOT_HERE = (errors.BadRequest, errors.Forbidden, errors.NotFound)
 
 _clock = time.monotonic
 _process: dict[str, tuple[float, Any]] = {}
-_fallbacks: dict[str, str] = {}
+# Fallbacks this process noted: name -> (reason, when it last shared the note).
+_fallbacks: dict[str, tuple[str, float]] = {}
+# How often a process writes a fallback it keeps taking into the shared register again
+# (another process's write may have replaced the register without it meanwhile).
+FALLBACK_RESHARE = 300
 
 
 def _key(name: str) -> str:
@@ -59,6 +66,13 @@ async def recall(name: str) -> Any:
         # minute; what another process learns meanwhile costs this one a call at most.
         _process[key] = (_clock() + NOTHING_LEARNED_TTL, None)
     return shared
+
+
+def recall_here(name: str) -> Any:
+    """What this process learned under `name` (no cache read: for code that cannot
+    wait; the page read it with `recall` first)."""
+    found = _process.get(_key(name))
+    return found[1] if found is not None and found[0] > _clock() else None
 
 
 async def remember(name: str, value: Any) -> None:
@@ -135,7 +149,7 @@ async def joined_values_work(
         else:
             return None
     if not known:
-        note_fallback(
+        await note_fallback(
             f"several values: {model}.{name}",
             "the CRM takes a^,^b literally: the portal reads the list in pages of 200 "
             "and filters it itself",
@@ -143,14 +157,32 @@ async def joined_values_work(
     return bool(known)
 
 
-def note_fallback(name: str, reason: str) -> None:
-    """Say (once per process) that the gateway takes a fallback, and why."""
-    _fallbacks.setdefault(name, reason)
+async def note_fallback(name: str, reason: str) -> None:
+    """Say that the gateway takes a fallback, and why: in this process, and in the
+    shared register (at most every FALLBACK_RESHARE seconds per name and process)."""
+    now = _clock()
+    noted = _fallbacks.get(name)
+    if noted is not None and now - noted[1] < FALLBACK_RESHARE:
+        return
+    _fallbacks[name] = (reason, now)
+    key = _key("fallbacks")
+    shared = await cache.aget(key)
+    register = dict(shared) if isinstance(shared, dict) else {}
+    register[name] = reason
+    await cache.aset(key, register, timeout=CAPABILITY_TTL)
 
 
-def fallbacks_in_use() -> dict[str, str]:
-    """The fallbacks this process took, by name, with the reason (for staff tools)."""
-    return dict(_fallbacks)
+async def fallbacks_in_use() -> dict[str, str]:
+    """The fallbacks any process serving this site took within CAPABILITY_TTL, by
+    name, with the reason (for staff tools)."""
+    shared = await cache.aget(_key("fallbacks"))
+    now = _clock()
+    found = {
+        name: reason for name, (reason, noted) in _fallbacks.items() if now - noted < CAPABILITY_TTL
+    }
+    if isinstance(shared, dict):
+        found.update({str(k): str(v) for k, v in shared.items()})
+    return dict(sorted(found.items()))
 
 
 # Credential kinds documents are listed with (crm_gateway.credentials).

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from crm_gateway import errors
+from crm_gateway import errors, vocabulary
 from crm_gateway.allowlist import (
     CASE_CLOSE_STATUS,
     CASE_CREATE_FIELDS,
@@ -225,9 +225,11 @@ class ContactGateway:
         *,
         linked: bool = False,
         owner: Filter | None = None,
+        credential: Credential | None = None,
     ) -> Page[CheckedRecord[Any]]:
         """`owner`: a filter the gateway itself adds after the scope (documents listed
-        through the CRM's owner filter rather than a link)."""
+        through the CRM's owner filter rather than a link). `credential`: another than
+        the data credential (a checked record's link the CRM refuses the contact)."""
         model = cls.MODEL
         scoped = self._scoped_query(model, query)
         if scoped is None:
@@ -238,19 +240,29 @@ class ContactGateway:
         if several:
             probes = [
                 await joined_values_work(
-                    model, item.name, item.value, self._counter(path, scoped, several, item)
+                    model,
+                    item.name,
+                    item.value,
+                    self._counter(path, scoped, several, item, credential),
                 )
                 for item in several
             ]
             if None in probes:  # no record at all has any of one filter's values
                 return Page([], 0, query.offset, query.limit)
             if not all(probes):
-                return await self._list_filtered_here(cls, path, scoped, several, linked=linked)
-        raw, total = await self._fetch(path, scoped)
+                return await self._list_filtered_here(
+                    cls, path, scoped, several, linked=linked, credential=credential
+                )
+        raw, total = await self._fetch(path, scoped, credential)
         return self._page(cls, raw, total, query, linked=linked)
 
     def _counter(
-        self, path: str, scoped: ListQuery, several: list[Filter], item: Filter
+        self,
+        path: str,
+        scoped: ListQuery,
+        several: list[Filter],
+        item: Filter,
+        credential: Credential | None = None,
     ) -> Callable[[str], Awaitable[int]]:
         """How many of the contact's records have `item.name` = a value (limit 1, with the
         contact's scope and credential, like every list call)."""
@@ -264,15 +276,17 @@ class ContactGateway:
                 offset=0,
                 limit=1,
             )
-            return (await self._fetch(path, query))[1]
+            return (await self._fetch(path, query, credential))[1]
 
         return count
 
-    async def _fetch(self, path: str, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
+    async def _fetch(
+        self, path: str, query: ListQuery, credential: Credential | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
         reply = await call_json(
             "GET",
             path,
-            credential=self._data_credential(),
+            credential=credential or self._data_credential(),
             params=query.params(),
             accept_language=self.scope.accept_language,
         )
@@ -286,6 +300,7 @@ class ContactGateway:
         several: list[Filter],
         *,
         linked: bool,
+        credential: Credential | None = None,
     ) -> Page[CheckedRecord[Any]]:
         """The fallback for a CRM that takes `a^,^b` literally: the same query without
         the several-values filters, read in pages of 200 in the CRM's own order, and
@@ -300,7 +315,7 @@ class ContactGateway:
         )
         matching: list[dict[str, Any]] = []
         while True:
-            raw, total = await self._fetch(path, remote)
+            raw, total = await self._fetch(path, remote, credential)
             matching.extend(data for data in raw if _matches(data, wanted))
             read = remote.offset + len(raw)
             if not raw or read >= total:
@@ -404,7 +419,7 @@ class ContactGateway:
                 await remember(f"documents-refused:{kind}", refused)
                 continue
             if refused:
-                note_fallback(
+                await note_fallback(
                     f"documents ({kind} credential)",
                     f"the CRM refused {', '.join(refused)}: documents are read by {name}",
                 )
@@ -431,7 +446,28 @@ class ContactGateway:
         if target != cls.MODEL:
             raise errors.NotAllowed(f"{record.model}.{link} holds {target}, not {cls.MODEL}")
         path = api_path("data", record.model, record.id, link)
-        return await self._list(cls, path, query or ListQuery())
+        query = query or ListQuery()
+        kind = self._data_credential().kind
+        if kind == "staff":
+            return await self._list(cls, path, query)
+        name = f"links-refused:{kind}"
+        refused: list[str] = list(await recall(name) or [])
+        way = f"{record.model}.{link}"
+        if way not in refused:
+            try:
+                return await self._list(cls, path, query)
+            except (errors.Forbidden, errors.NotFound):
+                refused.append(way)
+                await remember(name, refused)
+        # The CRM refuses this contact the link of a record that passed this contact's
+        # scope check: read it with the staff credential (as bytes are), and check every
+        # linked record against the scope like any other (`_page`).
+        await note_fallback(
+            f"links ({kind} credential): {way}",
+            f"the CRM refused the contact's credential {way}: read with the staff "
+            "credential after the record was checked for the contact",
+        )
+        return await self._list(cls, path, query, credential=staff_credential())
 
     # --- single records
     async def get_record[T: Record](
@@ -487,7 +523,7 @@ class ContactGateway:
                     return True
             return False
         except (errors.Forbidden, errors.NotFound):
-            note_fallback(
+            await note_fallback(
                 f"document ownership ({self._data_credential().kind} credential)",
                 "the CRM refused the document's own links: a document is looked up "
                 "among the contact's documents",
@@ -574,8 +610,18 @@ class ContactGateway:
         """Set a checked quote's stage (accept or decline it), nothing else."""
         self._require_checked(quote)
         self.allowlist.check_write(quote.model, {"quote_stage": stage})
+        key = await self._crm_key(quote.model, "quote_stage", stage)
         path = api_path("data", quote.model, quote.id)
-        await self._write(quote, "PATCH", path, {"data": {"quote_stage": stage}, "create": False})
+        await self._write(quote, "PATCH", path, {"data": {"quote_stage": key}, "create": False})
+
+    async def _crm_key(self, model: str, name: str, standard: str) -> str:
+        """The installation's key for an allow-listed standard value (crm_gateway.vocabulary):
+        `Closed Accepted` may be `Angenommen` here. A CRM that lists the field's options
+        without one standing for it has no such stage: NotAllowed, nothing written."""
+        key = (await vocabulary.learn(model, name)).key_for(standard)
+        if key is None:
+            raise errors.NotAllowed(f"this CRM has no {model}.{name} option for {standard!r}")
+        return key
 
     async def add_note(self, parent: CheckedRecord[Any], *, name: str, description: str) -> None:
         """A note for the CRM's users on a checked record, linked to this contact (and
@@ -673,7 +719,7 @@ class ContactGateway:
             except errors.Forbidden:
                 await remember(refused, True)
         if credential.kind != "staff":
-            note_fallback(
+            await note_fallback(
                 f"case notes ({credential.kind} credential)",
                 "the CRM refused the case's notes link: they are read with the staff "
                 "credential, after the case's own check",
@@ -822,7 +868,7 @@ class ContactGateway:
             CASE_REOPEN_STATUS,
         )
         if statuses.known and statuses.close_to != CASE_CLOSE_STATUS:
-            note_fallback(
+            await note_fallback(
                 "case statuses",
                 "the CRM has its own case statuses: closed ones are read by their English "
                 f"labels; close sets {statuses.close_to!r}, reopen {statuses.reopen_to!r}",

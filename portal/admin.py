@@ -19,7 +19,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +29,8 @@ from crm_gateway import (
     Contact,
     CrmError,
     StaffGateway,
+    Vocabulary,
+    learn_vocabulary,
 )
 from portal import connection_check, signin_links, validators
 from portal.activity import record_activity
@@ -112,6 +114,85 @@ class StageListField(forms.CharField):
         validators.validate_stage_list(value)
 
 
+# How long the settings form waits for the CRM's options before offering free text.
+STAGE_OPTIONS_DEADLINE = 5.0
+
+
+class CrmStageField(forms.MultipleChoiceField):
+    """The stages contacts see, chosen among the CRM's own options (`/meta/fields`), with
+    the CRM's labels in the staff member's language. A saved value the CRM does not
+    know is shown (ticked, flagged) and refused on save with what the CRM offers."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, vocabulary: Vocabulary, saved: Any, **kwargs: Any) -> None:
+        self.vocabulary = vocabulary
+        saved_values = [str(v) for v in saved or []] if isinstance(saved, list | tuple) else []
+        self.unknown = vocabulary.unknown(saved_values)
+        choices = [
+            (key, label if label == key else f"{label} ({key})")
+            for key, label in vocabulary.choices()
+        ]
+        choices += [
+            (value, _("%(value)s: not a value of this CRM") % {"value": value})
+            for value in self.unknown
+        ]
+        super().__init__(choices=choices, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):  # saved standard names tick the CRM's keys
+            return list(self.vocabulary.resolve(str(item) for item in value))
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        items = [value] if isinstance(value, str) else list(value or [])
+        found: list[str] = []
+        for item in items:  # one a line still reads, as the free-text field took them
+            for part in str(item).replace(",", "\n").splitlines():
+                part = part.strip()
+                if part and part not in found:
+                    found.append(part)
+        return found
+
+    def validate(self, value: Any) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+        foreign = [item for item in value if not self.vocabulary.knows(item)]
+        if foreign:
+            offered = ", ".join(label for _key, label in self.vocabulary.choices())
+            raise ValidationError(
+                _(
+                    "This CRM has no %(field)s value %(values)s. Choose among the values "
+                    "it offers: %(offered)s."
+                ),
+                code="unknown_stage",
+                params={
+                    "field": self.vocabulary.field_name,
+                    "values": ", ".join(f"“{item}”" for item in foreign),
+                    "offered": offered,
+                },
+            )
+        validators.validate_stage_list(value)
+
+
+def crm_stage_vocabularies() -> dict[str, Vocabulary]:
+    """The CRM's options for the stage settings, labels in the staff member's language
+    (a CRM that does not say, or cannot be reached now, gives the fallback)."""
+    language = translation.get_language() or "en"
+
+    async def learn() -> dict[str, Vocabulary]:
+        return {
+            "invoice_stages": await learn_vocabulary(
+                "Invoice", "shipping_stage", language, deadline=STAGE_OPTIONS_DEADLINE
+            ),
+            "quote_stages": await learn_vocabulary(
+                "Quote", "quote_stage", language, deadline=STAGE_OPTIONS_DEADLINE
+            ),
+        }
+
+    return async_to_sync(learn)()
+
+
 class FieldNamesField(forms.MultipleChoiceField):
     """A list of CRM field names, chosen with checkboxes, stored as a JSON list."""
 
@@ -176,6 +257,32 @@ class PortalSettingsForm(forms.ModelForm):
         required=False,
         help_text=_("One media type a line, e.g. application/pdf, image/png."),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stage_warnings: list[str] = []
+        for name, vocabulary in crm_stage_vocabularies().items():
+            text_field = self.fields[name]
+            if not vocabulary.answered:
+                text_field.help_text = _(
+                    "%(hint)s The CRM did not list this field's options: type its values "
+                    "exactly as the CRM stores them."
+                ) % {"hint": text_field.help_text}
+                continue
+            saved = self.initial.get(name)
+            field = CrmStageField(
+                vocabulary,
+                saved,
+                label=text_field.label,
+                required=False,
+                help_text=_("The values this CRM offers, with its labels."),
+            )
+            self.fields[name] = field
+            if field.unknown:
+                self.stage_warnings.append(
+                    _("%(label)s: the CRM no longer knows %(values)s.")
+                    % {"label": field.label, "values": ", ".join(field.unknown)}
+                )
 
     def clean_upload_types(self) -> list[str]:
         types = [item.lower() for item in self.cleaned_data.get("upload_types") or []]
@@ -379,6 +486,15 @@ class PortalSettingsAdmin(admin.ModelAdmin):
             "test_connection_url": reverse("admin:portal_portalsettings_test_connection"),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        form = getattr(context.get("adminform"), "form", None)
+        if request.method == "GET":  # flag saved stages the CRM no longer knows
+            for warning in getattr(form, "stage_warnings", ()):
+                messages.warning(request, warning)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def save_model(
         self, request: HttpRequest, obj: PortalSettings, form: Any, change: bool

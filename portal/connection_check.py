@@ -46,6 +46,7 @@ from crm_gateway import (
     survey,
 )
 from crm_gateway import ConnectTimeout as CrmConnectTimeout
+from portal import crm_stages
 from portal.site_settings import aget_portal_settings
 
 
@@ -302,14 +303,14 @@ async def run_connection_check() -> ConnectionReport:
     except ConnectionProblem as problem:
         report.reason, report.message = problem.reason, problem.message
         return report
-    site = await aget_portal_settings()
+    site = await crm_stages.resolved(await aget_portal_settings())
     report.capabilities = await survey(
         {
             ("Invoice", "shipping_stage"): site.invoice_stages,
             ("Quote", "quote_stage"): site.quote_stages,
         }
     )
-    report.fallbacks = fallbacks_in_use()
+    report.fallbacks = await fallbacks_in_use()
     report.ok = True
     report.message = (
         f"Connected to 1CRM {report.crm_version} ({', '.join(report.products) or 'no products'})"

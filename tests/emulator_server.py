@@ -53,6 +53,25 @@ class EmulatorServer:
         profile the server was started with)."""
         self.control("POST", "reset", json={"profile": profile} if profile else None)
 
+    def vocabulary(self) -> dict[tuple[str, str], dict[str, str]]:
+        """Demo value -> this server's key, for the fields whose keys its current
+        `vocabulary` switch changes (empty in the demo's vocabulary)."""
+        from crm_emulator.profiles import INSTALLATION_VOCABULARY
+
+        if self.control("GET", "switches").json().get("vocabulary") != "installation":
+            return {}
+        return INSTALLATION_VOCABULARY
+
+    def key(self, model: str, field_name: str, demo_value: str) -> str:
+        """A demo stage or status (`Delivered`) as this server's records and writes say
+        it (`Zugestellt` in the strict profile's vocabulary)."""
+        return self.vocabulary().get((model, field_name), {}).get(demo_value, demo_value)
+
+    def demo_value(self, model: str, field_name: str, key: str | None) -> str | None:
+        """The other way: this server's key as the demo's value."""
+        mapping = self.vocabulary().get((model, field_name), {})
+        return next((demo for demo, own in mapping.items() if own == key), key)
+
     def stop(self) -> None:
         self.process.terminate()
         try:

@@ -12,16 +12,23 @@ from typing import Any
 from django.http import HttpRequest
 
 from crm_gateway import CheckedRecord, errors
+from portal import crm_stages
 from portal.crm_data import contact_gateway
 from portal.sections.declaration import Section
 from portal.site_settings import SiteSettings, aget_portal_settings
 
+# Sections whose staff settings name CRM stages (portal.crm_stages).
+STAGED = frozenset({"invoices", "quotes"})
+
 
 async def section_settings(section: Section) -> SiteSettings:
-    """The staff settings, if the section is switched on; NotFound if it is off."""
+    """The staff settings, if the section is switched on; NotFound if it is off. The
+    stages contacts see come as this CRM's keys."""
     site = await aget_portal_settings()
     if not section.enabled(site):
         raise errors.NotFound(f"the {section.key} section is off")
+    if section.key in STAGED:  # the stages contacts see, in this CRM's own keys
+        return await crm_stages.resolved(site)
     return site
 
 

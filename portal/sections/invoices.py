@@ -27,6 +27,7 @@ from crm_gateway import (
     Note,
     Payment,
 )
+from portal import crm_stages
 from portal.listing import ListQuery as PageQuery
 from portal.listing import ListSpec, SortKey, StatusPlan
 from portal.models import ActivityKind
@@ -95,6 +96,11 @@ class InvoiceRow:
     @property
     def badge(self) -> SafeString:
         return cells.badge_html(self.status, SPEC.statuses[self.status])
+
+    @property
+    def stage_label(self) -> str:
+        """The shipping stage as the CRM labels it in the page's language."""
+        return crm_stages.label(*crm_stages.INVOICE_STAGE, self.record.shipping_stage)
 
 
 def _is_open(row: InvoiceRow) -> bool:

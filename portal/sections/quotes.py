@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from crm_gateway import CheckedRecord, DateFilter, DateOperator, Filter, Quote
+from portal import crm_stages
 from portal.listing import ListQuery, ListSpec, SortKey
 from portal.quote_decisions import REASON_MAX, is_decided
 from portal.sections import cells
@@ -39,10 +40,13 @@ SPEC = ListSpec(
     date_field="valid_until",
     date_label=_("Valid until"),
 )
-# Stages in which a quote waits for the customer, and the ones a decision leads to.
+# Stages in which a quote waits for the customer, and the ones a decision leads to, by
+# their 1CRM standard names: the CRM's own keys for them come from its /meta/fields
+# (portal.crm_stages; `Closed Accepted` may be `Angenommen` on an installation).
 AWAITING_STAGES = ("Delivered", "Negotiation")
 ACCEPTED_STAGES = ("Closed Accepted", "Confirmed")
 DECLINED_STAGES = ("Closed Lost", "Closed Dead")
+# What a decision writes (the gateway writes the CRM's key for it).
 STAGE_ACCEPTED = "Closed Accepted"
 STAGE_DECLINED = "Closed Lost"
 STAGES_OF = {"awaiting": AWAITING_STAGES, "accepted": ACCEPTED_STAGES, "declined": DECLINED_STAGES}
@@ -50,14 +54,15 @@ BADGE_MODIFIER = {"awaiting": "awaiting", "accepted": "paid", "declined": "cance
 
 
 def stages_for(status: str, visible: Sequence[str]) -> tuple[str, ...]:
-    """The stages a status stands for, within the stages staff let contacts see.
+    """The stages (this CRM's keys) a status stands for, within the stages staff let
+    contacts see (keys too: `crm_stages.resolved`).
 
     Empty means no quote can match: the list is empty without asking the CRM.
     """
     wanted = STAGES_OF.get(status)
     if wanted is None:
         return tuple(visible)
-    return tuple(stage for stage in visible if stage in wanted)
+    return tuple(stage for stage in visible if crm_stages.quote_standard(stage) in wanted)
 
 
 def is_expired(quote: Quote, today: dt.date) -> bool:
@@ -67,7 +72,7 @@ def is_expired(quote: Quote, today: dt.date) -> bool:
 def quote_status(quote: Quote, today: dt.date) -> str:
     """awaiting (the customer's answer, still valid), accepted, declined, or "" (another
     stage, or awaiting but expired)."""
-    stage = quote.quote_stage
+    stage = crm_stages.quote_standard(quote.quote_stage)
     if stage in AWAITING_STAGES:
         return "" if is_expired(quote, today) else "awaiting"
     if stage in ACCEPTED_STAGES:
@@ -100,11 +105,16 @@ class QuoteRow:
         return reverse("quote", args=[self.record.id])
 
     @property
+    def stage_label(self) -> str:
+        """The stage as the CRM labels it in the page's language."""
+        return crm_stages.label(*crm_stages.QUOTE_STAGE, self.record.quote_stage)
+
+    @property
     def badge(self) -> SafeString:
         if self.status:
             shown = cells.badge_html(BADGE_MODIFIER[self.status], SPEC.statuses[self.status])
         else:
-            shown = cells.badge_html("", self.record.quote_stage or "")
+            shown = cells.badge_html("", self.stage_label)
         if self.expired and self.status != "accepted":
             return format_html("{} {}", shown, cells.badge_html("muted", _("Expired")))
         return shown

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET
 
 from crm_gateway import Document, Filter, Quote
 from crm_gateway import ListQuery as CrmListQuery
+from portal import crm_stages
 from portal.crm_data import contact_gateway, page_locale
 from portal.formatting import CrmLocale
 from portal.listing import ListQuery
@@ -121,6 +122,8 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
     site = await aget_portal_settings()
     # The open cases box (portal/views/dashboard_cases.py) runs beside the others.
     cases_box = asyncio.ensure_future(open_cases(request) if CASES.enabled(site) else _nothing())
+    if INVOICES.enabled(site) or QUOTES.enabled(site):
+        site = await crm_stages.resolved(site)  # the stages as this CRM's keys
     calls: list[Awaitable[Any]] = [
         _invoices(request, site) if INVOICES.enabled(site) else _nothing(),
         _quotes(request, site) if QUOTES.enabled(site) else _nothing(),

@@ -127,7 +127,8 @@ def new_awaiting_quote(crm, account_id: str, contact_id: str) -> dict:
     """A fresh quote waiting for the contact (tests that decide must not share one)."""
     valid = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=20)).isoformat()
     number = f"Q-T{dt.datetime.now(dt.UTC).strftime('%H%M%S%f')}"
-    data = {"name": "Test offer", "full_number": number, "quote_stage": "Delivered",
+    stage = crm.key("Quote", "quote_stage", "Delivered")
+    data = {"name": "Test offer", "full_number": number, "quote_stage": stage,
             "valid_until": valid, "billing_account_id": account_id,
             "billing_contact_id": contact_id, "amount": "100.00"}  # fmt: skip
     reply = httpx.post(
@@ -137,7 +138,7 @@ def new_awaiting_quote(crm, account_id: str, contact_id: str) -> dict:
         timeout=10,
     )
     reply.raise_for_status()
-    return {"id": reply.json()["id"], "full_number": number, "quote_stage": "Delivered"}
+    return {"id": reply.json()["id"], "full_number": number, "quote_stage": stage}
 
 
 def mint_portal_token(api_url: str, contact_id: str) -> dict:
