@@ -38,9 +38,10 @@ NOTHING_LEARNED_TTL = 60
 NOT_HERE = (errors.BadRequest, errors.Forbidden, errors.NotFound)
 
 _clock = time.monotonic
+_wall_clock = time.time
 _process: dict[str, tuple[float, Any]] = {}
-# Fallbacks this process noted: name -> (reason, when it last shared the note).
-_fallbacks: dict[str, tuple[str, float]] = {}
+# Fallbacks this process noted: (CRM, name) -> (reason, when it last shared the note).
+_fallbacks: dict[tuple[str, str], tuple[str, float]] = {}
 # How often a process writes a fallback it keeps taking into the shared register again
 # (another process's write may have replaced the register without it meanwhile).
 FALLBACK_RESHARE = 300
@@ -161,14 +162,19 @@ async def note_fallback(name: str, reason: str) -> None:
     """Say that the gateway takes a fallback, and why: in this process, and in the
     shared register (at most every FALLBACK_RESHARE seconds per name and process)."""
     now = _clock()
-    noted = _fallbacks.get(name)
+    key = _key("fallbacks")
+    noted = _fallbacks.get((key, name))
     if noted is not None and now - noted[1] < FALLBACK_RESHARE:
         return
-    _fallbacks[name] = (reason, now)
-    key = _key("fallbacks")
+    _fallbacks[(key, name)] = (reason, now)
     shared = await cache.aget(key)
-    register = dict(shared) if isinstance(shared, dict) else {}
-    register[name] = reason
+    wall = _wall_clock()
+    register = {  # name -> (reason, when noted, wall-clock seconds: shared by processes)
+        k: v
+        for k, v in (shared if isinstance(shared, dict) else {}).items()
+        if isinstance(v, tuple | list) and len(v) == 2 and wall - v[1] < CAPABILITY_TTL
+    }
+    register[name] = (reason, wall)
     await cache.aset(key, register, timeout=CAPABILITY_TTL)
 
 
@@ -180,8 +186,10 @@ async def fallbacks_in_use() -> dict[str, str]:
     found = {
         name: reason for name, (reason, noted) in _fallbacks.items() if now - noted < CAPABILITY_TTL
     }
-    if isinstance(shared, dict):
-        found.update({str(k): str(v) for k, v in shared.items()})
+    wall = _wall_clock()
+    for name, entry in (shared if isinstance(shared, dict) else {}).items():
+        if isinstance(entry, tuple | list) and len(entry) == 2 and wall - entry[1] < CAPABILITY_TTL:
+            found[str(name)] = str(entry[0])
     return dict(sorted(found.items()))
 
 

@@ -77,13 +77,50 @@ def test_joined_values_are_probed_once_per_crm(crm, strict_crm, settings):
     stages = ("Pending", "Shipped")
     settings.ONECRM_API_URL = crm.api_url
     assert async_to_sync(capabilities.joined_values_work)("Invoice", "shipping_stage", stages)
-    assert capabilities.fallbacks_in_use() == {}
+    assert async_to_sync(capabilities.fallbacks_in_use)() == {}
     settings.ONECRM_API_URL = strict_crm.api_url
     strict_crm.control("POST", "switches", json={"vocabulary": "demo"})
     assert not async_to_sync(capabilities.joined_values_work)("Invoice", "shipping_stage", stages)
     assert not async_to_sync(capabilities.joined_values_work)("Invoice", "shipping_stage", stages)
     assert list_calls(strict_crm, "Invoice") == 2  # `v` and `v^,^v`, once
-    assert "several values: Invoice.shipping_stage" in capabilities.fallbacks_in_use()
+    assert (
+        "several values: Invoice.shipping_stage" in async_to_sync(capabilities.fallbacks_in_use)()
+    )
+
+
+@pytest.mark.django_db
+def test_the_fallback_register_is_shared_by_the_processes_of_one_site(settings, monkeypatch):
+    """Several processes serve one site: Test connection, answered by one of them, lists
+    the fallbacks another one's pages took (through the shared cache), per CRM, and
+    only for CAPABILITY_TTL."""
+    settings.ONECRM_API_URL = "http://crm-a.invalid/api.php"
+    note, in_use = (
+        async_to_sync(capabilities.note_fallback),
+        async_to_sync(capabilities.fallbacks_in_use),
+    )
+    note("documents (portal credential)", "read by account filter")
+    capabilities.forget()  # another process: nothing in its own memory
+    note("links (portal credential): Invoice.payments", "read with the staff credential")
+    capabilities.forget()  # a third one answers Test connection
+    assert in_use() == {
+        "documents (portal credential)": "read by account filter",
+        "links (portal credential): Invoice.payments": "read with the staff credential",
+    }
+    settings.ONECRM_API_URL = "http://crm-b.invalid/api.php"
+    assert in_use() == {}  # another CRM's register
+    settings.ONECRM_API_URL = "http://crm-a.invalid/api.php"
+    # A fallback no longer taken drops out after CAPABILITY_TTL, in the shared register
+    # (even while other fallbacks are noted again) and in a process's own memory.
+    later = capabilities._wall_clock() + capabilities.CAPABILITY_TTL + 1
+    monkeypatch.setattr(capabilities, "_wall_clock", lambda: later)
+    note("vocabulary: Quote.quote_stage", "standard keys")
+    capabilities.forget()
+    assert in_use() == {"vocabulary: Quote.quote_stage": "standard keys"}
+    note("vocabulary: Quote.quote_stage", "standard keys")
+    monotonic_later = capabilities._clock() + capabilities.CAPABILITY_TTL + 1
+    monkeypatch.setattr(capabilities, "_clock", lambda: monotonic_later)
+    cache.clear()
+    assert in_use() == {}
 
 
 @pytest.mark.django_db
