@@ -181,10 +181,13 @@ async def note_fallback(name: str, reason: str) -> None:
 async def fallbacks_in_use() -> dict[str, str]:
     """The fallbacks any process serving this site took within CAPABILITY_TTL, by
     name, with the reason (for staff tools)."""
-    shared = await cache.aget(_key("fallbacks"))
+    key = _key("fallbacks")
+    shared = await cache.aget(key)
     now = _clock()
     found = {
-        name: reason for name, (reason, noted) in _fallbacks.items() if now - noted < CAPABILITY_TTL
+        name: reason
+        for (crm, name), (reason, noted) in _fallbacks.items()
+        if crm == key and now - noted < CAPABILITY_TTL
     }
     wall = _wall_clock()
     for name, entry in (shared if isinstance(shared, dict) else {}).items():
@@ -195,6 +198,8 @@ async def fallbacks_in_use() -> dict[str, str]:
 
 # Credential kinds documents are listed with (crm_gateway.credentials).
 _DOCUMENT_READERS = ("contact", "portal", "staff")
+# Links of checked records a contact's page reads (ContactGateway.related).
+_LINKS = ("Invoice.payments", "Invoice.notes", "Quote.invoices", "Payment.invoices")
 _JOINED = {
     True: "a^,^b is read as 'any of a, b'",
     False: "a^,^b is taken literally: the portal reads the list and filters it itself",
@@ -227,5 +232,13 @@ async def survey(values: Mapping[tuple[str, str], Sequence[str]]) -> list[tuple[
         if refused:
             found.append(
                 (f"documents with the {kind} credential", f"refused: {', '.join(refused)}")
+            )
+        links = [way for way in _LINKS if await recall(f"link-refused:{kind}:{way}")]
+        if links:
+            found.append(
+                (
+                    f"links with the {kind} credential",
+                    f"refused: {', '.join(links)} (read with the staff credential)",
+                )
             )
     return found

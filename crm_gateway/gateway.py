@@ -450,15 +450,13 @@ class ContactGateway:
         kind = self._data_credential().kind
         if kind == "staff":
             return await self._list(cls, path, query)
-        name = f"links-refused:{kind}"
-        refused: list[str] = list(await recall(name) or [])
         way = f"{record.model}.{link}"
-        if way not in refused:
+        name = f"link-refused:{kind}:{way}"  # one entry a link: pages read links at once
+        if not await recall(name):
             try:
                 return await self._list(cls, path, query)
             except (errors.Forbidden, errors.NotFound):
-                refused.append(way)
-                await remember(name, refused)
+                await remember(name, True)
         # The CRM refuses this contact the link of a record that passed this contact's
         # scope check: read it with the staff credential (as bytes are), and check every
         # linked record against the scope like any other (`_page`).

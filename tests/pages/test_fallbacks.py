@@ -3,9 +3,9 @@
 One server (the strict emulator's, so the rest of the session's writes to the default
 server do not skew the comparison) is read twice: with its switches as in the default
 profile, then as in the strict profile. The pages must list the same records, with the
-same totals, paging and balance, in every data-access mode. The strict profile's own
-vocabulary is set back to the demo's here: that the staff settings speak the CRM's
-vocabulary is a separate part of issue 13 (the stages setting names demo keys).
+same totals, paging and balance, in every data-access mode. The strict profile keeps its
+own vocabulary (its stage keys are an installation's own): the stage settings' standard
+names resolve to its keys (portal.crm_stages).
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.cache import cache
 
 from crm_gateway import capabilities, forget_cached_tokens
-from tests.pages.conftest import demo_of, sign_in
+from portal.models import DEFAULT_INVOICE_STAGES
+from tests.pages.conftest import DemoContact, demo_of, sign_in, staff_get, staff_token
 
 pytestmark = pytest.mark.django_db
 
@@ -65,8 +67,6 @@ def strict_demo(strict_emulator):
 def read_pages(client, server, demo, data_access: str, profile: str) -> dict:
     """What each page says, and the contact's own document's page (as "document")."""
     server.reset_controls(profile)
-    if profile == "strict":
-        server.control("POST", "switches", json={"vocabulary": "demo"})
     cache.clear()
     capabilities.forget()
     forget_cached_tokens()
@@ -95,3 +95,92 @@ def test_pages_give_the_same_answer_on_both_profiles(
     assert default["document"]["records"]  # its download link
     for url in [*PAGES, "document"]:
         assert strict[url] == default[url], url
+
+
+PAYMENT_ROW = re.compile(r'<th scope="row" data-label="Payment">([^<]*)</th>')
+ATTACHMENT = re.compile(r'href="/invoices/([0-9a-f-]+)/attachments/([0-9a-f-]+)"')
+STAGE_SHOWN = re.compile(r"<dt>Shipping</dt><dd>([^<]*)</dd>")
+
+
+def invoices_with_related(server) -> tuple[DemoContact, list[str]]:
+    """A contact, an invoice of their account with payments and one with an attachment
+    for the portal (read with the staff credential, the server in the default profile)."""
+    server.reset_controls("default")
+    api, token = server.api_url, staff_token(server.api_url)
+
+    def records(path: str, fields: tuple[str, ...], *params: tuple[str, str]) -> list[dict]:
+        query = [("fields[]", f) for f in fields] + [*params, ("limit", "200")]
+        return staff_get(api, token, path, query)["records"]
+
+    visible = {
+        i["id"]: i
+        for i in records("/data/Invoice", ("billing_account_id", "shipping_stage"))
+        if i.get("shipping_stage") in DEFAULT_INVOICE_STAGES
+    }
+    note = next(
+        n
+        for n in records(
+            "/data/Note",
+            ("parent_id", "filename", "portal_flag"),
+            ("filters[parent_type]", "Invoice"),
+        )
+        if n.get("filename") and n.get("portal_flag") and n.get("parent_id") in visible
+    )
+    account_id = visible[note["parent_id"]]["billing_account_id"]
+    paid = next(
+        invoice_id
+        for invoice_id, invoice in visible.items()
+        if invoice["billing_account_id"] == account_id
+        and records(f"/data/Invoice/{invoice_id}/payments", ("payment_date",))
+    )
+    person = next(
+        c
+        for c in records(
+            "/data/Contact",
+            ("first_name", "email1", "portal_active"),
+            ("filters[primary_account_id]", account_id),
+        )
+        if c.get("portal_active")
+    )
+    contact = DemoContact(person["id"], account_id, person["first_name"], person["email1"], "")
+    return contact, [paid, note["parent_id"]]
+
+
+@pytest.mark.parametrize("data_access", ["portal_auth", "contact_token", "staff"])
+def test_payments_and_attachments_when_the_crm_refuses_the_contact_links(
+    client, strict_crm, settings, data_access
+):
+    """The strict CRM refuses a contact's token `/data/Invoice/{id}/payments` and
+    `/notes`: the gateway reads them with the staff credential once the invoice was
+    checked for the contact (every linked record checked again), so the detail page
+    shows the same payments and attachments as on the default profile."""
+    settings.ONECRM_DATA_ACCESS = data_access
+    person, invoices = invoices_with_related(strict_crm)
+    pages = [f"/invoices/{invoice_id}/" for invoice_id in invoices]
+
+    def read(profile: str) -> list[tuple]:
+        strict_crm.reset_controls(profile)
+        cache.clear()
+        capabilities.forget()
+        forget_cached_tokens()
+        sign_in(client, strict_crm.api_url, person, data_access)
+        found = []
+        for url in pages:
+            response = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+            assert response.status_code == 200, (profile, url)
+            text = response.content.decode()
+            assert BOX_FAILED not in text, (profile, url)
+            found.append(
+                (PAYMENT_ROW.findall(text), ATTACHMENT.findall(text), STAGE_SHOWN.findall(text))
+            )
+        return found
+
+    default, strict = read("default"), read("strict")
+    assert default[0][0] and default[1][1]  # payments, an attachment: the test means something
+    assert strict == default  # the stage too: the strict CRM's English label is the demo's key
+    if data_access != "staff":
+        log = strict_crm.control("GET", "requests").json()["requests"]
+        refused = [e for e in log if e["path"].endswith("/payments") and e["status"] == 403]
+        assert refused and len(refused) == 1  # asked once, then remembered
+        in_use = async_to_sync(capabilities.fallbacks_in_use)()
+        assert any(name.endswith("Invoice.payments") for name in in_use), in_use
