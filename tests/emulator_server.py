@@ -27,6 +27,7 @@ class EmulatorServer:
     process: subprocess.Popen
     env: dict[str, str] = field(repr=False)
     profile: str = "default"  # the `run_emulator --profile` it was started with
+    _vocabulary: dict | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -38,6 +39,8 @@ class EmulatorServer:
 
     def control(self, method: str, path: str, **kwargs) -> httpx.Response:
         """Call the emulator's admin-only control API (faults, switches, request log)."""
+        if method != "GET":
+            self._vocabulary = None  # a reset or a switch may change it
         response = httpx.request(
             method,
             f"{self.base_url}/__emulator__/{path}",
@@ -58,9 +61,10 @@ class EmulatorServer:
         `vocabulary` switch changes (empty in the demo's vocabulary)."""
         from crm_emulator.profiles import INSTALLATION_VOCABULARY
 
-        if self.control("GET", "switches").json().get("vocabulary") != "installation":
-            return {}
-        return INSTALLATION_VOCABULARY
+        if self._vocabulary is None:
+            own = self.control("GET", "switches").json().get("vocabulary") == "installation"
+            self._vocabulary = INSTALLATION_VOCABULARY if own else {}
+        return self._vocabulary
 
     def key(self, model: str, field_name: str, demo_value: str) -> str:
         """A demo stage or status (`Delivered`) as this server's records and writes say

@@ -37,7 +37,11 @@ def account_invoices(crm, account_id: str) -> list[dict]:
     params = [("fields[]", f) for f in fields]
     params += [("filters[billing_account_id]", account_id), ("limit", "200")]
     records = staff_get(crm.api_url, token, "/data/Invoice", params)["records"]
-    return [r for r in records if r.get("shipping_stage") in VISIBLE_STAGES]
+    return [
+        r
+        for r in records
+        if crm.demo_value("Invoice", "shipping_stage", r.get("shipping_stage")) in VISIBLE_STAGES
+    ]
 
 
 def summary(content: bytes) -> tuple[int, int, int]:
@@ -58,8 +62,8 @@ def test_list_shows_the_first_page_with_the_total(contact_client, crm_pages, dem
     assert summary(response.content) == (1, 20, len(expected))
     ids = row_ids(response.content)
     assert len(ids) == 20
-    newest = sorted(expected, key=lambda r: (r["invoice_date"], r["id"]), reverse=True)
-    assert ids[0] in {r["id"] for r in newest if r["invoice_date"] == newest[0]["invoice_date"]}
+    newest = sorted(expected, key=lambda r: (r.get("invoice_date"), r["id"]), reverse=True)
+    assert ids[0] in {r["id"] for r in newest if r.get("invoice_date") == newest[0]["invoice_date"]}
     assert response["Vary"] and "HX-Request" in response["Vary"]
     assert response["Cache-Control"] == "no-store"
 
@@ -83,16 +87,16 @@ def test_status_filters(contact_client, crm_pages, demo, status):
     invoices = account_invoices(crm_pages, demo.main.account_id)
 
     def matches(r: dict) -> bool:
-        due = Decimal(r["amount_due"] or "0")
+        due = Decimal(r.get("amount_due") or "0")
         if status == "cancelled":
-            return bool(r["cancelled"])
-        if r["cancelled"]:
+            return bool(r.get("cancelled"))
+        if r.get("cancelled"):
             return False
         if status == "paid":
             return due == 0
         if status == "open":
             return due > 0
-        return due > 0 and (r["due_date"] or "9999") < today
+        return due > 0 and (r.get("due_date") or "9999") < today
 
     expected = {r["id"] for r in invoices if matches(r)}
     assert expected, f"the demo data has {status} invoices"
@@ -144,7 +148,7 @@ def test_date_filters(contact_client, crm_pages, demo, query, low, high):
     end = names.get(high) or dt.date.fromisoformat(high)
     invoices = account_invoices(crm_pages, demo.main.account_id)
     expected = {
-        r["id"] for r in invoices if start <= dt.date.fromisoformat(r["invoice_date"]) <= end
+        r["id"] for r in invoices if start <= dt.date.fromisoformat(r.get("invoice_date")) <= end
     }
     response = contact_client.get(f"/invoices/?{query}&sort=date&dir=asc")
     assert response.status_code == 200
@@ -157,7 +161,7 @@ def test_date_filters(contact_client, crm_pages, demo, query, low, high):
 
 def test_sort_by_amount_due_descending(contact_client, crm_pages, demo):
     invoices = account_invoices(crm_pages, demo.main.account_id)
-    highest = max(Decimal(r["amount_due"] or "0") for r in invoices)
+    highest = max(Decimal(r.get("amount_due") or "0") for r in invoices)
     response = contact_client.get("/invoices/?sort=balance&dir=desc")
     first = next(r for r in invoices if r["id"] == row_ids(response.content)[0])
     assert Decimal(first["amount_due"]) == highest

@@ -96,8 +96,8 @@ def test_a_reason_of_exactly_the_limit_is_written(
     reason = "y" * REASON_MAX
     response = contact_client.post(f"/quotes/{quote['id']}/{PATHS[accept]}", {"reason": reason})
     assert response.status_code == 302
-    assert crm_quote(crm_pages, quote["id"])["quote_stage"] == (
-        "Closed Accepted" if accept else "Closed Lost"
+    assert crm_quote(crm_pages, quote["id"])["quote_stage"] == crm_pages.key(
+        "Quote", "quote_stage", "Closed Accepted" if accept else "Closed Lost"
     )
     assert any(f"Reason: {reason}" in note for note in decision_notes(crm_pages, quote["id"]))
 
@@ -155,7 +155,9 @@ async def test_two_decisions_at_the_same_moment_write_the_crm_once(
     assert len(notes) == 1
     winner_accepted = accepted.status_code == 302
     stage = crm_quote(crm_pages, quote["id"])["quote_stage"]
-    assert stage == ("Closed Accepted" if winner_accepted else "Closed Lost")
+    assert stage == crm_pages.key(
+        "Quote", "quote_stage", "Closed Accepted" if winner_accepted else "Closed Lost"
+    )
     kinds = [e.kind async for e in ActivityEvent.objects.filter(record_id=quote["id"])]
     assert kinds == ["quote_accepted" if winner_accepted else "quote_declined"]
 
@@ -183,7 +185,9 @@ def test_a_failed_crm_write_leaves_the_quote_decidable(
     assert f'action="/quotes/{quote["id"]}/accept"'.encode() in page.content
     retried = contact_client.post(f"/quotes/{quote['id']}/accept")
     assert retried.status_code == 302
-    assert crm_quote(crm_pages, quote["id"])["quote_stage"] == "Closed Accepted"
+    assert crm_quote(crm_pages, quote["id"])["quote_stage"] == crm_pages.key(
+        "Quote", "quote_stage", "Closed Accepted"
+    )
 
 
 def test_a_claimed_decision_hides_the_buttons_until_the_crm_shows_it(
@@ -221,13 +225,15 @@ def test_a_quote_staff_reopen_can_be_decided_again(
         time.sleep(0.05)
     reopened = httpx.patch(
         f"{crm_pages.api_url}/data/Quote/{quote['id']}",
-        json={"data": {"quote_stage": "Negotiation"}},
+        json={"data": {"quote_stage": crm_pages.key("Quote", "quote_stage", "Negotiation")}},
         headers={"Authorization": f"Bearer {staff_token(crm_pages.api_url)}"},
         timeout=10,
     )
     reopened.raise_for_status()
     assert contact_client.post(f"/quotes/{quote['id']}/accept").status_code == 302
-    assert crm_quote(crm_pages, quote["id"])["quote_stage"] == "Closed Accepted"
+    assert crm_quote(crm_pages, quote["id"])["quote_stage"] == crm_pages.key(
+        "Quote", "quote_stage", "Closed Accepted"
+    )
 
 
 async def test_a_visitor_who_goes_away_mid_write_leaves_the_decision_whole(
@@ -259,4 +265,6 @@ async def test_a_visitor_who_goes_away_mid_write_leaves_the_decision_whole(
         await asyncio.sleep(0.05)
     crm_pages.control("DELETE", "faults")
     assert await QuoteDecision.objects.filter(quote_id=quote["id"]).aexists()
-    assert crm_quote(crm_pages, quote["id"])["quote_stage"] == "Closed Accepted"
+    assert crm_quote(crm_pages, quote["id"])["quote_stage"] == crm_pages.key(
+        "Quote", "quote_stage", "Closed Accepted"
+    )

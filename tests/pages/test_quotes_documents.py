@@ -41,7 +41,9 @@ def awaiting_quotes(crm, account_id: str) -> list[dict]:
     return [
         q
         for q in quotes
-        if q["quote_stage"] in {"Delivered", "Negotiation"} and (q["valid_until"] or "") >= today
+        if crm.demo_value("Quote", "quote_stage", q.get("quote_stage"))
+        in {"Delivered", "Negotiation"}
+        and (q.get("valid_until") or "") >= today
     ]
 
 
@@ -88,7 +90,7 @@ def test_accept_a_quote(contact_client, crm_pages, demo, deciding, fresh_quote):
     stage = staff_get(
         crm_pages.api_url, staff_token(crm_pages.api_url), f"/data/Quote/{quote['id']}", []
     )["record"]["quote_stage"]
-    assert stage == "Closed Accepted"
+    assert stage == crm_pages.key("Quote", "quote_stage", "Closed Accepted")
     writes = [e for e in crm_requests(crm_pages) if e["method"] in {"PATCH", "PUT", "POST"}]
     quote_writes = [
         (e["credential"], e["status"]) for e in writes if e["path"] == f"/data/Quote/{quote['id']}"
@@ -117,7 +119,7 @@ def test_decline_needs_a_reason(contact_client, crm_pages, demo, deciding, fresh
     )
     assert response.status_code == 302
     record = staff_get(crm_pages.api_url, token, f"/data/Quote/{quote['id']}", [])["record"]
-    assert record["quote_stage"] == "Closed Lost"
+    assert record["quote_stage"] == crm_pages.key("Quote", "quote_stage", "Closed Lost")
     notes = staff_records(crm_pages, "/data/Note", ["description"], parent_id=quote["id"])
     assert any("We found a cheaper offer" in (n.get("description") or "") for n in notes)
     assert ActivityEvent.objects.filter(kind="quote_declined", record_id=quote["id"]).exists()

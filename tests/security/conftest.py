@@ -100,14 +100,15 @@ def world(emulator: EmulatorServer) -> World:
             "/data/Invoice",
             ["billing_account_id", "billing_contact_id", "shipping_stage", "full_number"],
         )
-        if i.get("shipping_stage") in DEFAULT_INVOICE_STAGES
+        if emulator.demo_value("Invoice", "shipping_stage", i.get("shipping_stage"))
+        in DEFAULT_INVOICE_STAGES
     ]
     quotes = [
         q
         for q in _records(
             api, token, "/data/Quote", ["billing_account_id", "billing_contact_id", "quote_stage"]
         )
-        if q.get("quote_stage") in DEFAULT_QUOTE_STAGES
+        if emulator.demo_value("Quote", "quote_stage", q.get("quote_stage")) in DEFAULT_QUOTE_STAGES
     ]
     visible_invoice = {i["id"]: i for i in invoices}
     notes = [
