@@ -505,7 +505,10 @@ class ContactGateway:
         by the document's own links, else (a CRM that refuses the contact's token links)
         by finding it among the contact's documents, listed the way that works."""
         owners = [("accounts", self.scope.account_id), ("contacts", self.scope.contact_id)]
+        refused = f"document-links-refused:{self._data_credential().kind}"
         try:
+            if await recall(refused):
+                raise errors.Forbidden("refused before", method="GET")
             for link, owner_id in owners:
                 if owner_id is None:
                     continue
@@ -520,7 +523,9 @@ class ContactGateway:
                 if any(item.get("id") == owner_id for item in raw):
                     return True
             return False
-        except (errors.Forbidden, errors.NotFound):
+        except (errors.Forbidden, errors.NotFound) as exc:
+            if isinstance(exc, errors.Forbidden):
+                await remember(refused, True)  # later pages go straight to the list
             await note_fallback(
                 f"document ownership ({self._data_credential().kind} credential)",
                 "the CRM refused the document's own links: a document is looked up "

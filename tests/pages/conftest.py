@@ -51,10 +51,17 @@ class Demo:
     own: dict[str, str]
 
 
-def staff_get(api_url: str, token: str, path: str, params: list[tuple[str, str]]) -> dict:
-    reply = httpx.get(
-        f"{api_url}{path}", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
+def staff_get(
+    api_url: str,
+    token: str,
+    path: str,
+    params: list[tuple[str, str]],
+    accept_language: str | None = None,
+) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    if accept_language:
+        headers["Accept-Language"] = accept_language
+    reply = httpx.get(f"{api_url}{path}", params=params, headers=headers, timeout=10)
     reply.raise_for_status()
     return reply.json()
 

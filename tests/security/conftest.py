@@ -231,7 +231,10 @@ def world(emulator: EmulatorServer) -> World:
         headers={"Authorization": f"Bearer {token}"},
         timeout=60,
     ).raise_for_status()
-    case_ids, case_files = _cases(api, token, a["primary_account_id"], b["primary_account_id"])
+    new_status = emulator.key("aCase", "status", "Active - New")
+    case_ids, case_files = _cases(
+        api, token, a["primary_account_id"], b["primary_account_id"], new_status
+    )
     ids["aCase"] = case_ids
     articles, categories, article_files = _knowledge(api, token)
     return World(
@@ -249,11 +252,11 @@ def world(emulator: EmulatorServer) -> World:
     )
 
 
-def _cases(api: str, token: str, account_a: str, account_b: str):
+def _cases(api: str, token: str, account_a: str, account_b: str, new_status: str):
     """Cases are the account's: A's own, a second case of A's account (what the colleague
     reaches too), and B's; each with a portal note that has a file, where there is one."""
     for account in (account_a, account_a, account_b):
-        _case_with_file(api, token, account)
+        _case_with_file(api, token, account, new_status)
     cases = _records(api, token, "/data/aCase", ["account_id"])
     notes = [
         n
@@ -290,12 +293,13 @@ def _cases(api: str, token: str, account_a: str, account_b: str):
     return ids, files
 
 
-def _case_with_file(api: str, token: str, account_id: str) -> None:
+def _case_with_file(api: str, token: str, account_id: str, status: str) -> None:
     """One more case of the account with a portal note that has a file (staff writes it,
     as the CRM's users would): the demo accounts have few cases."""
     headers = {"Authorization": f"Bearer {token}"}
-    data = {"name": "Matrix case", "account_id": account_id, "status": "Active - New"}
+    data = {"name": "Matrix case", "account_id": account_id, "status": status}
     case = httpx.post(f"{api}/data/aCase", json={"data": data}, headers=headers, timeout=10)
+    case.raise_for_status()
     upload = httpx.post(
         f"{api}/files/upload",
         content=b"matrix bytes",

@@ -2,6 +2,7 @@
 healthy, and each failure with its precise reason."""
 
 import json
+import re
 from io import StringIO
 
 import httpx2 as httpx
@@ -222,33 +223,37 @@ def test_a_url_without_a_scheme_is_not_configured(admin_client, settings):
     assert report.reason == "not_configured", report.message
 
 
-def strict_with_demo_stages(strict_crm):
-    # The stage settings name the demo's keys (speaking the CRM's vocabulary is another
-    # part of issue 13): with them, the strict CRM's literal filters are what is found.
-    strict_crm.control("POST", "switches", json={"vocabulary": "demo"})
-
-
 def test_test_connection_names_the_capabilities_and_fallbacks(admin_client, strict_crm, client):
-    strict_with_demo_stages(strict_crm)
-    sign_in(client, strict_crm.api_url, demo_of(strict_crm).main)
+    # The stage settings name 1CRM's standard stages; the strict CRM has its own keys
+    # for them, which Test connection probes (and finds its filters literal).
+    person = demo_of(strict_crm).main
+    sign_in(client, strict_crm.api_url, person)
     assert client.get("/documents/").status_code == 200  # a contact lists documents
+    invoice = next(
+        iter(
+            re.findall(r'href="/invoices/([0-9a-f-]+)/"', client.get("/invoices/").content.decode())
+        )
+    )
+    assert client.get(f"/invoices/{invoice}/").status_code == 200  # its links refused
     report, page = run_check(admin_client)
     assert report.ok, report.message
     found = dict(report.capabilities)
     assert "account_id" in found["Document list filters"]
     assert "taken literally" in found["several values for Invoice.shipping_stage"]
     assert "refused: account link" in found["documents with the portal credential"]
+    assert "refused: Invoice.payments, Invoice.notes" in found["links with the portal credential"]
     assert set(report.fallbacks) == {
         "several values: Invoice.shipping_stage",
         "several values: Quote.quote_stage",
         "documents (portal credential)",
+        "links (portal credential): Invoice.payments",
+        "links (portal credential): Invoice.notes",
     }
     assert "Fallbacks in use" in page and "several values: Invoice.shipping_stage" in page
     assert "documents are read by account filter" in page
 
 
 def test_portal_check_lists_the_fallbacks_on_the_strict_profile(strict_crm):
-    strict_with_demo_stages(strict_crm)
     out = StringIO()
     call_command("portal_check", stdout=out)
     text = out.getvalue()
