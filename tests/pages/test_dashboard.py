@@ -66,7 +66,7 @@ def test_dashboard_balance_overdue_quotes_documents(contact_client, crm_pages, d
 
 def test_dashboard_calls_run_concurrently_and_are_counted(contact_client, crm_pages):
     contact_client.get("/")  # warm the locale and tokens
-    for path in ("^/data/Invoice$", "^/data/Quote$", "/documents$"):
+    for path in ("^/data/Invoice$", "^/data/Quote$", "/documents$|^/data/Document$"):
         crm_pages.control("POST", "faults", json={"path": path, "kind": "latency", "ms": 400})
     started = time.monotonic()
     with counted_calls() as log:

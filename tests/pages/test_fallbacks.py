@@ -18,7 +18,14 @@ from django.core.cache import cache
 
 from crm_gateway import capabilities, forget_cached_tokens
 from portal.models import DEFAULT_INVOICE_STAGES
-from tests.pages.conftest import DemoContact, demo_of, sign_in, staff_get, staff_token
+from tests.pages.conftest import (
+    DemoContact,
+    demo_of,
+    new_awaiting_quote,
+    sign_in,
+    staff_get,
+    staff_token,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +191,19 @@ def test_payments_and_attachments_when_the_crm_refuses_the_contact_links(
         assert refused and len(refused) == 1  # asked once, then remembered
         in_use = async_to_sync(capabilities.fallbacks_in_use)()
         assert any(name.endswith("Invoice.payments") for name in in_use), in_use
+
+
+def test_stages_show_the_crms_labels_in_the_contacts_language(client, strict_crm, strict_demo):
+    """The strict CRM's quote stage `Zugestellt` is labelled `Delivered` in English and
+    `Zugestellt` in German: the page shows the label in the contact's language, never a
+    raw key in the wrong language; and it still counts as awaiting a decision."""
+    quote = new_awaiting_quote(strict_crm, strict_demo.main.account_id, strict_demo.main.contact_id)
+    assert quote["quote_stage"] == "Zugestellt"
+    sign_in(client, strict_crm.api_url, strict_demo.main)
+    english = client.get(f"/quotes/{quote['id']}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<dd>Delivered</dd>" in english and "<dd>Zugestellt</dd>" not in english
+    assert 'class="badge badge--awaiting"' in english
+    german = client.get(f"/quotes/{quote['id']}/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "<dd>Zugestellt</dd>" in german
+    awaiting = client.get("/quotes/?status=awaiting", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"/quotes/{quote['id']}/" in awaiting
