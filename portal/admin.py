@@ -148,7 +148,8 @@ class CrmStageField(forms.MultipleChoiceField):
         items = [value] if isinstance(value, str) else list(value or [])
         found: list[str] = []
         for item in items:  # one a line still reads, as the free-text field took them
-            for part in str(item).replace(",", "\n").splitlines():
+            known = self.vocabulary.knows(str(item).strip())  # a key may hold a comma
+            for part in [str(item)] if known else str(item).replace(",", "\n").splitlines():
                 part = part.strip()
                 if part and part not in found:
                     found.append(part)
