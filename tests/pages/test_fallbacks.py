@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+import httpx2 as httpx
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.cache import cache
@@ -207,3 +208,37 @@ def test_stages_show_the_crms_labels_in_the_contacts_language(client, strict_crm
     assert "<dd>Zugestellt</dd>" in german
     awaiting = client.get("/quotes/?status=awaiting", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert f"/quotes/{quote['id']}/" in awaiting
+
+
+def test_a_cases_notes_when_the_crm_refuses_the_contact_the_link(client, strict_crm, strict_demo):
+    """`/data/aCase/{id}/notes` refused to the contact's token: read with the staff
+    credential once the case was checked, so the conversation is the same."""
+    strict_crm.reset_controls("default")
+    api, token = strict_crm.api_url, staff_token(strict_crm.api_url)
+    headers = {"Authorization": f"Bearer {token}"}
+    status = strict_crm.key("aCase", "status", "Active - New")
+    data = {"name": "Fallback case", "account_id": strict_demo.main.account_id, "status": status}
+    case_id = httpx.post(f"{api}/data/aCase", json={"data": data}, headers=headers).json()["id"]
+    upload = httpx.post(
+        f"{api}/files/upload",
+        content=b"fallback bytes",
+        headers={**headers, "Content-Type": "text/plain", "X-OneCRM-Filename": "report.txt"},
+    ).json()["id"]
+    note = {"name": "Report", "description": "Our reply", "filename": upload,
+            "parent_type": "Cases", "parent_id": case_id, "portal_flag": True}  # fmt: skip
+    httpx.post(f"{api}/data/Note", json={"data": note}, headers=headers).raise_for_status()
+    link = re.compile(rf'href="/cases/{case_id}/attachments/([0-9a-f-]+)"')
+
+    def read(profile: str) -> list[str]:
+        strict_crm.reset_controls(profile)
+        cache.clear()
+        capabilities.forget()
+        forget_cached_tokens()
+        sign_in(client, api, strict_demo.main)
+        response = client.get(f"/cases/{case_id}/")
+        assert response.status_code == 200
+        assert BOX_FAILED not in response.content.decode(), profile
+        return link.findall(response.content.decode())
+
+    default = read("default")
+    assert default and read("strict") == default
