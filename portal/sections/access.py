@@ -21,13 +21,13 @@ from portal.site_settings import SiteSettings, aget_portal_settings
 STAGED = frozenset({"invoices", "quotes"})
 
 
-async def section_settings(section: Section) -> SiteSettings:
+async def section_settings(section: Section, *, resolve: bool = True) -> SiteSettings:
     """The staff settings, if the section is switched on; NotFound if it is off. The
     stages contacts see come as this CRM's keys."""
     site = await aget_portal_settings()
     if not section.enabled(site):
         raise errors.NotFound(f"the {section.key} section is off")
-    if section.key in STAGED:  # the stages contacts see, in this CRM's own keys
+    if resolve and section.key in STAGED:  # the stages contacts see, in this CRM's keys
         return await crm_stages.resolved(site)
     return site
 
@@ -36,8 +36,10 @@ async def checked_record(
     request: HttpRequest, section: Section, record_id: str
 ) -> tuple[CheckedRecord[Any], SiteSettings]:
     """The record, checked for this contact and this section, and the settings."""
-    site = await section_settings(section)
+    site = await section_settings(section, resolve=False)
     checked = await contact_gateway(request).get_record(section.model, record_id)
+    if section.key in STAGED:  # a malformed or foreign id stops before this call
+        site = await crm_stages.resolved(site)
     if not section.visible(site, checked.record):
         raise errors.NotFound(f"a {section.model.MODEL} contacts do not see")
     return checked, site

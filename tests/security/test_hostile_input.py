@@ -33,6 +33,8 @@ pytestmark = pytest.mark.django_db
 ID = r"[0-9a-f-]{1,64}"
 ALLOWED_CRM_PATHS = re.compile(
     rf"^/(?:auth/(?:contact|user)/access_token|portal/auth|me|meta/locale|data/Currency"
+    # The CRM's stage options and filters (metadata, staff credential: portal.crm_stages).
+    rf"|meta/fields/(?:Invoice|Quote|Document)"
     rf"|data/(?:Invoice|Quote|Document|Note|Payment|DocumentRevision)"
     rf"(?:/{ID}(?:/(?:payments|notes|invoices|revisions|accounts|contacts))?)?"
     rf"|data/(?:Account|Contact)/{ID}(?:/documents)?"
@@ -139,11 +141,14 @@ def test_hostile_ids_get_a_clear_404_and_never_reach_the_crm(hostile, crm, world
         assert_clear_page(response)
         assert "pwned" not in str(response.headers) and "X-Injected" not in response.headers
     log = assert_crm_calls_in_scope(crm, world)
-    # Only the own invoice of the attachment route was read; no hostile id went anywhere.
+    # Only the own invoice of the attachment route was read (then the CRM's stage options,
+    # metadata); no hostile id went anywhere.
     assert {e["path"] for e in log} <= {
         f"/data/Invoice/{own}",
         "/auth/user/access_token",
         "/portal/auth",
+        "/meta/fields/Invoice",
+        "/meta/fields/Quote",
     }
 
 
