@@ -915,27 +915,7 @@ class ContactGateway:
 
     async def own_contact(self) -> CheckedRecord[Contact]:
         """The signed-in contact's own record, checked (the profile page)."""
-        path = api_path("data", "Contact", self.scope.contact_id)
-        params = [("fields[]", name) for name in self._fields_for("Contact", ())]
-        try:
-            reply = await call_json(
-                "GET",
-                path,
-                credential=self._data_credential(),
-                params=params,
-                accept_language=self.scope.accept_language,
-            )
-        except errors.Forbidden:
-            # A contact token that reaches only /me: the portal's credential, for the
-            # session's own id only.
-            reply = await call_json("GET", path, credential=staff_credential(), params=params)
-        data = reply.get("record")
-        if not isinstance(data, dict):
-            raise errors.BadReply("a record reply without its record", method="GET", path=path)
-        checked = self._check(Contact, data)
-        if checked is None:
-            raise errors.NotFound("no such record", method="GET", path=path)
-        return checked
+        return await self._own_record(Contact, "Contact", self.scope.contact_id)
 
     async def own_account(self) -> CheckedRecord[Account]:
         """The contact's own account, checked (the statement's name and billing address).
@@ -946,8 +926,18 @@ class ContactGateway:
         account_id = self.scope.account_id
         if not account_id:
             raise errors.NotFound("the contact has no account")
-        path = api_path("data", "Account", account_id)
-        params = [("fields[]", name) for name in self._fields_for("Account", ())]
+        return await self._own_record(Account, "Account", account_id)
+
+    async def _own_record(
+        self, record_type: type[Any], model: str, record_id: str
+    ) -> CheckedRecord[Any]:
+        """One of the scope's own records (its contact, its account), checked.
+
+        `record_id` is the scope's own, never a caller's: a CRM that refuses the contact's
+        token the model (a token that reaches only /me) is asked with the portal's
+        credential for this one id, and the reply is still checked against the scope."""
+        path = api_path("data", model, record_id)
+        params = [("fields[]", name) for name in self._fields_for(model, ())]
         try:
             reply = await call_json(
                 "GET",
@@ -961,7 +951,7 @@ class ContactGateway:
         data = reply.get("record")
         if not isinstance(data, dict):
             raise errors.BadReply("a record reply without its record", method="GET", path=path)
-        checked = self._check(Account, data)
+        checked = self._check(record_type, data)
         if checked is None:
             raise errors.NotFound("no such record", method="GET", path=path)
         return checked

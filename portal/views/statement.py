@@ -12,7 +12,7 @@ rate, and leave an activity entry with the number of lines.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -82,13 +82,7 @@ async def statement(request: HttpRequest) -> HttpResponse:
         invoices_url=reverse(INVOICES.key),
     )
     if not is_htmx(request):
-        await arecord_activity(
-            request,
-            ActivityKind.STATEMENT_VIEWED,
-            record_model="Account",
-            record_id=_account_id(request),
-            record_count=result.record_count,
-        )
+        await _record(request, ActivityKind.STATEMENT_VIEWED, result)
     return render_page(
         request,
         "portal/statement.html",
@@ -134,9 +128,28 @@ async def _guarded(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-@require_GET
-@contact_required
-async def statement_pdf(request: HttpRequest) -> HttpResponseBase:
+async def _record(request: HttpRequest, kind: ActivityKind, result: Statement) -> None:
+    await arecord_activity(
+        request,
+        kind,
+        record_model="Account",
+        record_id=_account_id(request),
+        record_count=result.record_count,
+    )
+
+
+type FileMaker = Callable[
+    [SiteSettings, Statement, CrmLocale, CheckedRecord[Account] | None],
+    Awaitable[HttpResponseBase],
+]
+
+
+async def _statement_download(
+    request: HttpRequest, *, with_account: bool, make: FileMaker
+) -> HttpResponseBase:
+    """The PDF's and the CSV's common road: the period read, the contact's PDF rate and
+    one of their download slots taken, the statement read, then `make` turns it into the
+    answer while the slot is still held."""
     site = await statement_settings()
     form = _form(request)
     if form.result is None:
@@ -149,8 +162,22 @@ async def statement_pdf(request: HttpRequest) -> HttpResponseBase:
         return render_too_many_downloads(request)
     try:
         result, locale, account = await _statement_file(
-            request, form.result, site, with_account=True
+            request, form.result, site, with_account=with_account
         )
+        return await make(site, result, locale, account)
+    finally:
+        await slot.release()
+
+
+@require_GET
+@contact_required
+async def statement_pdf(request: HttpRequest) -> HttpResponseBase:
+    async def make(
+        site: SiteSettings,
+        result: Statement,
+        locale: CrmLocale,
+        account: CheckedRecord[Account] | None,
+    ) -> HttpResponseBase:
         logo = await sync_to_async(load_logo)() if site.has_logo else (b"", "")
         document = files.StatementDocument(
             statement=result,
@@ -164,16 +191,10 @@ async def statement_pdf(request: HttpRequest) -> HttpResponseBase:
             contact_name=request.contact.name,  # type: ignore[attr-defined]
         )
         body = await sync_to_async(files.render_pdf, thread_sensitive=False)(document)
-    finally:
-        await slot.release()
-    await arecord_activity(
-        request,
-        ActivityKind.STATEMENT_PDF,
-        record_model="Account",
-        record_id=_account_id(request),
-        record_count=result.record_count,
-    )
-    return _download(_chunks([body]), "application/pdf", files.filename(result, "pdf"))
+        await _record(request, ActivityKind.STATEMENT_PDF, result)
+        return _download(_chunks([body]), "application/pdf", files.filename(result, "pdf"))
+
+    return await _statement_download(request, with_account=True, make=make)
 
 
 async def _chunks(parts: Iterable[bytes]) -> AsyncIterator[bytes]:
@@ -191,31 +212,17 @@ def _download(content: AsyncIterator[bytes], content_type: str, name: str) -> Ht
 @require_GET
 @contact_required
 async def statement_csv(request: HttpRequest) -> HttpResponseBase:
-    site = await statement_settings()
-    form = _form(request)
-    if form.result is None:
-        return render_error(request, 400)
-    refused = await _guarded(request)
-    if refused is not None:
-        return refused
-    slot = await take_slot(request.contact.contact_id)  # type: ignore[attr-defined]
-    if slot is None:
-        return render_too_many_downloads(request)
-    try:
-        result, locale, _account = await _statement_file(
-            request, form.result, site, with_account=False
-        )
-    finally:
-        await slot.release()
-    if result.payments_failed:
-        # An accountant's file is complete or it is not given: the CRM's trouble page.
-        return render_crm_unavailable(request, status=502, retry_after=None)
-    await arecord_activity(
-        request,
-        ActivityKind.STATEMENT_CSV,
-        record_model="Account",
-        record_id=_account_id(request),
-        record_count=result.record_count,
-    )
-    lines = (line.encode() for line in files.csv_lines(result, locale))
-    return _download(_chunks(lines), "text/csv; charset=utf-8", files.filename(result, "csv"))
+    async def make(
+        site: SiteSettings,
+        result: Statement,
+        locale: CrmLocale,
+        account: CheckedRecord[Account] | None,
+    ) -> HttpResponseBase:
+        if result.payments_failed:
+            # An accountant's file is complete or it is not given: the CRM's trouble page.
+            return render_crm_unavailable(request, status=502, retry_after=None)
+        await _record(request, ActivityKind.STATEMENT_CSV, result)
+        lines = (line.encode() for line in files.csv_lines(result, locale))
+        return _download(_chunks(lines), "text/csv; charset=utf-8", files.filename(result, "csv"))
+
+    return await _statement_download(request, with_account=False, make=make)
