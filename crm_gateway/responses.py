@@ -28,7 +28,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from crm_gateway.errors import StreamBroken
-from crm_gateway.streaming import INLINE_SAFE_TYPES, CrmStream
+from crm_gateway.streaming import INLINE_SAFE_TYPES, CrmStream, call_on_loop
 
 logger = logging.getLogger(__name__)
 
@@ -115,18 +115,8 @@ async def stream_response(
             await close()
 
     def close_from_django() -> None:
-        # Django calls response.close() from a worker thread (or from the loop in tests);
-        # it may never have iterated the body, so close the upstream on the loop.
-        if closed:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            _track(loop.create_task(close()))
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(lambda: _track(loop.create_task(close())))
+        if not closed:
+            call_on_loop(loop, lambda: _track(loop.create_task(close())))
 
     media_type = stream.content_type
     if disposition == "inline" and media_type not in INLINE_SAFE_TYPES:

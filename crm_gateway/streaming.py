@@ -10,9 +10,10 @@ connection is leaked.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote, unquote
 
 import httpx2 as httpx
@@ -33,6 +34,20 @@ INLINE_SAFE_TYPES = frozenset(
 )
 _FILENAME_STAR = re.compile(r"filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)")
 _FILENAME = re.compile(r'filename\s*=\s*"?([^";]+)"?')
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    """Run `callback` on the loop a response was made on. Django calls a streamed
+    response's close() from a worker thread (or from the loop itself, in tests), and it
+    may never have iterated the body: whatever closes the upstream must run on its loop."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        callback()
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(callback)
 
 
 def safe_media_type(value: str | None) -> str:

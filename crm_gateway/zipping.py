@@ -36,7 +36,7 @@ from django.http import StreamingHttpResponse
 from zipstream import ZIP_STORED, ZipStream
 
 from crm_gateway.errors import CrmError, StreamBroken
-from crm_gateway.streaming import CrmStream, content_disposition, safe_filename
+from crm_gateway.streaming import CrmStream, call_on_loop, content_disposition, safe_filename
 
 logger = logging.getLogger(__name__)
 
@@ -326,18 +326,8 @@ async def zip_response(
             await close()
 
     def close_from_django() -> None:
-        # Django calls response.close() from a worker thread (or from the loop in tests);
-        # it may never have iterated the body, so close on the loop.
-        if closed:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            close_soon()
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(close_soon)
+        if not closed:
+            call_on_loop(loop, close_soon)
 
     response = StreamingHttpResponse(body(), content_type="application/zip")
     response["Content-Disposition"] = content_disposition(filename, "attachment")
