@@ -181,8 +181,8 @@ INVOICES = Section(
     columns=(
         Column(_("Number"), cells.title_link, sort="number"),
         Column(_("Subject"), cells.text("name"), sort="subject"),
-        Column(_("Date"), cells.date("invoice_date"), sort="date"),
-        Column(_("Due"), cells.date("due_date"), sort="due"),
+        Column(_("Date"), cells.date("invoice_date"), sort="date", css="date"),
+        Column(_("Due"), cells.date("due_date"), sort="due", css="date"),
         Column(_("Status"), cells.badge),
         Column(_("Amount"), cells.money("amount"), sort="amount", css="num"),
         Column(_("Amount due"), cells.money("amount_due"), sort="balance", css="num"),

@@ -177,8 +177,8 @@ QUOTES = Section(
     columns=(
         Column(_("Number"), cells.title_link, sort="number"),
         Column(_("Subject"), cells.text("name"), sort="subject"),
-        Column(_("Created"), cells.date("date_entered"), sort="created"),
-        Column(_("Valid until"), cells.date("valid_until"), sort="valid"),
+        Column(_("Created"), cells.date("date_entered"), sort="created", css="date"),
+        Column(_("Valid until"), cells.date("valid_until"), sort="valid", css="date"),
         Column(_("Stage"), cells.badge, sort="stage"),
         Column(_("Amount"), cells.money("amount"), sort="amount", css="num"),
     ),
