@@ -22,6 +22,11 @@ pytestmark = pytest.mark.django_db
 
 CASE_LINK = re.compile(r'<a href="/cases/([0-9a-f-]+)/">')
 UNSEEN = re.compile(r"(\d+) new repl(?:y|ies)</span>")
+# A message marked new on the case's page (not the case's status badge, which may also
+# read "New").
+NEW_MESSAGE = re.compile(
+    r'<p class="message__who">(?:(?!</p>).)*<span class="badge badge--open">New</span>', re.S
+)
 
 
 def shown_cases(html: str) -> list[str]:
@@ -58,7 +63,12 @@ def test_the_box_counts_open_cases_and_marks_unseen_staff_replies(contact_client
         return [n for n in notes if n["portal_flag"] in (True, 1, "1") and not n["contact_id"]]
 
     with_replies = [case_id for case_id in shown if staff_notes(case_id)]
-    assert with_replies, "a shown demo case has staff replies"
+    if not with_replies:
+        # The demo's latest cases have staff replies, but other tests may have opened
+        # newer cases in this account since: give the newest one a reply of its own.
+        staff_reply(crm_pages, shown[0], "We are looking into it.")
+        cases = box(contact_client.get("/").content.decode(), "cases")
+        with_replies = [shown[0]]
     case_id = with_replies[0]
     before = re.search(rf'href="/cases/{case_id}/">.*?</li>', cases, re.S).group(0)
     assert UNSEEN.search(before).group(1) == str(len(staff_notes(case_id)))
@@ -66,12 +76,12 @@ def test_the_box_counts_open_cases_and_marks_unseen_staff_replies(contact_client
     # Opening the case marks its replies seen (for this contact and case only), and the
     # page marks them new this once.
     page = contact_client.get(f"/cases/{case_id}/").content.decode()
-    assert page.count('<span class="badge badge--open">New</span>') == len(staff_notes(case_id))
+    assert len(NEW_MESSAGE.findall(page)) == len(staff_notes(case_id))
     seen = CaseSeen.objects.get(contact_id=demo.main.contact_id, case_id=case_id)
     assert seen.replies_seen_until is not None
     assert not CaseSeen.objects.exclude(contact_id=demo.main.contact_id).filter(case_id=case_id)
     again = contact_client.get(f"/cases/{case_id}/").content.decode()
-    assert '<span class="badge badge--open">New</span>' not in again
+    assert not NEW_MESSAGE.search(again)
     after = box(contact_client.get("/").content.decode(), "cases")
     row = re.search(rf'href="/cases/{case_id}/">.*?</li>', after, re.S).group(0)
     assert not UNSEEN.search(row)
