@@ -6,7 +6,8 @@ docs/emulator.md, "Profiles"): list filters take values literally, a contact's t
 reaches less, `/me` says less, bytes need the staff credential, numbers come as strings,
 empty fields are left out, documents are filtered by their account through the
 relationship, the stage and status vocabularies are the installation's own,
-tokens live one minute and the CRM's base locale is German. Each behaviour is one switch
+tokens live one minute, the CRM's base locale is German and a case list ignores
+`view_closed` (closed cases come with the open ones). Each behaviour is one switch
 (`/__emulator__/switches`), so a test can turn on exactly one of them.
 
 The stored data is the same in every profile: the vocabulary and the wire shapes are
@@ -29,6 +30,7 @@ PROFILE_SWITCHES: dict[str, type | tuple[str, ...]] = {
     "sparse_records": bool,
     "vocabulary": ("demo", "installation"),
     "base_language": ("en", "de"),
+    "view_closed_ignored": bool,
 }
 
 DEFAULT = {
@@ -42,6 +44,7 @@ DEFAULT = {
     "sparse_records": False,
     "vocabulary": "demo",
     "base_language": "en",
+    "view_closed_ignored": False,
     "access_token_ttl": 3600,
 }
 
@@ -58,6 +61,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "sparse_records": True,
         "vocabulary": "installation",
         "base_language": "de",
+        "view_closed_ignored": True,
         "access_token_ttl": 60,
     },
 }

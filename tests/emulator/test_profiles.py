@@ -346,3 +346,24 @@ def test_strict_document_account_filter_goes_through_the_relationship(strict_api
     token = strict_api.portal(contact_with_account(demo)["id"])
     mine = strict_api.records("Document", token, **{"filters[account_id]": account})
     assert {d["id"] for d in mine} == linked
+
+
+# --- view_closed ------------------------------------------------------------------------
+
+
+def test_the_strict_crm_ignores_view_closed_and_lists_every_case(api: Api, strict_api: Api):
+    """The reference does not document `view_closed`: the strict CRM takes it as any
+    unknown parameter (no 400) and lists closed cases with the open ones, asked or not."""
+    closed_keys = {
+        key for stored, key in INSTALLATION_VOCABULARY[("aCase", "status")].items()
+        if stored.startswith("Closed")
+    }  # fmt: skip
+    staff = strict_api.staff()
+    plain = counts(strict_api, "aCase", "status")
+    asked = Counter(
+        r.get("status")
+        for r in strict_api.records("aCase", staff, **{"fields[]": ["status"], "view_closed": "1"})
+    )
+    assert plain == asked and set(plain) & closed_keys
+    everything = sum(1 for _ in api.records("aCase", api.staff(), view_closed="1"))
+    assert sum(plain.values()) == everything

@@ -238,3 +238,44 @@ def test_webhook_list_paging_is_validated(api: Api):
     api.error(api.get("/webhooks", token, params={"limit": 0}), 400)
     api.error(api.get("/webhooks", token, params={"offset": -1}), 400)
     assert api.ok("GET", "/webhooks", token, params={"limit": 1})["total_results"] >= 0
+
+
+# --- view_closed: the vendor's portal asks for closed cases -----------------------------
+
+
+def case_statuses(api: Api, path: str, **params: str) -> list[str]:
+    found = api.records(path, api.staff(), **{"fields[]": ["status", "account_id"], **params})
+    return [str(r.get("status") or "") for r in found]
+
+
+def test_a_case_list_leaves_out_closed_cases_unless_asked_with_view_closed(api: Api):
+    plain = case_statuses(api, "aCase")
+    asked = case_statuses(api, "aCase", view_closed="1")
+    assert plain and not [s for s in plain if s.startswith("Closed")]
+    closed = [s for s in asked if s.startswith("Closed")]
+    assert closed and sorted(plain) == sorted(s for s in asked if not s.startswith("Closed"))
+    # total_results counts what the list holds; "no" is any other value.
+    assert api.ok("GET", "/data/aCase", api.staff())["total_results"] == len(plain)
+    assert len(case_statuses(api, "aCase", view_closed="0")) == len(plain)
+    assert len(case_statuses(api, "aCase", view_closed="true")) == len(asked)
+    # A related list of cases too; a closed case is still read by id.
+    record = api.records("aCase", api.staff(), view_closed="1", **{"fields[]": ["status"]})
+    one = next(r for r in record if str(r["status"]).startswith("Closed"))
+    account = api.ok("GET", f"/data/aCase/{one['id']}", api.staff())["record"]["account_id"]
+    linked = case_statuses(api, f"Account/{account}/cases")
+    linked_asked = case_statuses(api, f"Account/{account}/cases", view_closed="1")
+    assert not [s for s in linked if s.startswith("Closed")]
+    assert "Closed" in " ".join(linked_asked)
+    # Other models ignore it.
+    staff = api.staff()
+    assert (
+        api.ok("GET", "/data/Invoice", staff, params={"view_closed": "1"})["total_results"]
+        == api.ok("GET", "/data/Invoice", staff)["total_results"]
+    )
+
+
+def test_view_closed_ignored_lists_every_case_asked_or_not(api: Api):
+    asked = sorted(case_statuses(api, "aCase", view_closed="1"))
+    api.server.control("POST", "switches", json={"view_closed_ignored": True})
+    assert sorted(case_statuses(api, "aCase")) == asked
+    assert sorted(case_statuses(api, "aCase", view_closed="1")) == asked

@@ -71,7 +71,7 @@ class World:
 
 
 def _records(api: str, token: str, path: str, fields: list[str], **filters: str) -> list[dict]:
-    params = [("fields[]", name) for name in fields] + [("limit", "200")]
+    params = [("fields[]", name) for name in fields] + [("limit", "200"), ("view_closed", "1")]
     params += [(f"filters[{key}]", value) for key, value in filters.items()]
     found: list[dict] = []
     while True:
