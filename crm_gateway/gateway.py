@@ -183,6 +183,8 @@ class ContactGateway:
         order_field = query.order_field
         if order_field is not None:
             self.allowlist.check_fields(model, [order_field])
+        if query.view_closed and model != "aCase":
+            raise errors.NotAllowed("view_closed asks only a case list for its closed cases")
         fields = self._fields_for(model, query.fields)
         # Scope filters go last: with PHP-style parsing the last duplicate would win.
         return ListQuery(
@@ -192,6 +194,7 @@ class ContactGateway:
             order=query.order,
             offset=query.offset,
             limit=query.limit,
+            view_closed=query.view_closed,
         ).with_filters(scope_filters)
 
     def _shown(self, model: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -143,6 +143,9 @@ class ListQuery:
     order: str | None = None
     offset: int = 0
     limit: int = 20
+    # `view_closed=1`: a case list with its closed cases too (the vendor's portal lists
+    # closed cases only on request). A CRM may ignore it: the caller still filters.
+    view_closed: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
@@ -164,6 +167,8 @@ class ListQuery:
             or not 1 <= self.limit <= PAGE_LIMIT
         ):
             raise InvalidQuery(f"limit must be between 1 and {PAGE_LIMIT}")
+        if not isinstance(self.view_closed, bool):
+            raise InvalidQuery("view_closed must be true or false")
 
     @property
     def order_field(self) -> str | None:
@@ -183,6 +188,8 @@ class ListQuery:
             params.append(("filter_text", self.filter_text))
         if self.order:
             params.append(("order", self.order))
+        if self.view_closed:
+            params.append(("view_closed", "1"))
         params.append(("offset", str(self.offset)))
         params.append(("limit", str(self.limit)))
         return params

@@ -396,6 +396,7 @@ class StatusPlan:
     filters: tuple[Filter | DateFilter, ...] = ()
     keep: Callable[[Any], bool] | None = None
     prefetch_order: str | None = None
+    view_closed: bool = False  # the status needs closed records: ask the CRM for them
 
     @property
     def local(self) -> bool:

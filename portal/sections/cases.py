@@ -2,9 +2,10 @@
 
 Open and closed are computed here, once, from the typed record and this CRM's own closed
 statuses (`CaseStatuses`, learned by the gateway from `/meta/fields/aCase`); the
-list shows open cases by default (`status=closed` and `status=all` on request) and filters
-them locally from one page of 200, so it works on a CRM whatever its own status filters
-accept. Status, priority and category labels come from `/meta/fields/aCase` in the
+list shows open cases by default (`status=closed` and `status=all` on request, which also
+ask the CRM with `view_closed=1`) and filters them locally from one page of 200, so it
+works on a CRM whatever its own status filters accept and whether or not it lists closed
+cases unasked. Status, priority and category labels come from `/meta/fields/aCase` in the
 contact's language (cached: `case_choices`); a CRM that does not answer leaves the raw
 values, and the form without the choices it cannot offer.
 """
@@ -171,11 +172,15 @@ def _is_closed(row: CaseRow) -> bool:
 
 
 def status_plan(status: str, today: dt.date) -> StatusPlan:
-    """Open (the default) or closed, kept locally: statuses differ per installation."""
+    """Open (the default) or closed, kept locally: statuses differ per installation.
+    Closed and all ask the CRM for closed cases (`view_closed`, the vendor portal's way:
+    a CRM may list them only on request); open does not, and every view still filters
+    here, so a CRM that ignores the parameter gives the same answer."""
     if status == "all":
-        return StatusPlan()
-    keep = _is_closed if status == "closed" else _is_open
-    return StatusPlan((), keep, "date_modified DESC")
+        return StatusPlan(view_closed=True)
+    if status == "closed":
+        return StatusPlan((), _is_closed, "date_modified DESC", view_closed=True)
+    return StatusPlan((), _is_open, "date_modified DESC")
 
 
 # --- The conversation ------------------------------------------------------------------------

@@ -67,7 +67,11 @@ async def fetch_rows(
 
     def crm_query(**page: Any) -> CrmListQuery:
         return CrmListQuery(
-            fields=section.list_fields, filters=filters, filter_text=query.q or None, **page
+            fields=section.list_fields,
+            filters=filters,
+            filter_text=query.q or None,
+            view_closed=plan.view_closed,
+            **page,
         )
 
     if plan.keep is not None:
@@ -121,7 +125,11 @@ async def all_rows(
 
     def crm_query(**page: Any) -> CrmListQuery:
         return CrmListQuery(
-            fields=section.list_fields, filters=filters, filter_text=query.q or None, **page
+            fields=section.list_fields,
+            filters=filters,
+            filter_text=query.q or None,
+            view_closed=plan.view_closed,
+            **page,
         )
 
     def visible(checked: list[CheckedRecord[Any]]) -> list[CheckedRecord[Any]]:

@@ -40,9 +40,11 @@ NOTE_FIELDS = "name description account_id contact_id parent_id parent_type file
 
 
 def crm_records(crm, path: str, **filters: str) -> list[dict]:
-    """Straight from the CRM with the staff credential (what was really written)."""
+    """Straight from the CRM with the staff credential (what was really written); a case
+    list with its closed cases (`view_closed`, which other lists ignore)."""
     names = NOTE_FIELDS if path.endswith("/notes") or path.startswith("/data/Note") else CASE_FIELDS
-    params = [("limit", "200"), *[(f"filters[{k}]", v) for k, v in filters.items()]]
+    params = [("limit", "200"), ("view_closed", "1")]
+    params += [(f"filters[{k}]", v) for k, v in filters.items()]
     params += [("fields[]", name) for name in names.split()]
     return staff_get(crm.api_url, staff_token(crm.api_url), path, params)["records"]
 
@@ -82,6 +84,47 @@ def case_of(crm, subject: str) -> dict | None:
 
 
 # --- The list ----------------------------------------------------------------------------
+
+
+def case_list_queries(crm) -> list[str]:
+    """The query strings of the case lists the portal asked the CRM for."""
+    return [r["query"] for r in crm_requests(crm) if r["path"] == "/data/aCase"]
+
+
+def closed_cases_show_on_request(client: Client, crm, account_id: str, is_closed) -> None:
+    """The contact's closed cases show on the closed and all views, which ask with
+    `view_closed=1`; the open list and the dashboard's box do not ask. The portal filters
+    itself, so it holds on a CRM that honours the parameter and on one that ignores it."""
+    mine = crm_records(crm, "/data/aCase", account_id=account_id)
+    closed = {str(c["case_number"]) for c in mine if is_closed(c.get("status") or "")}
+    still_open = {str(c["case_number"]) for c in mine} - closed
+    assert closed and still_open, "the demo account has open and closed cases"
+
+    def shown(**params: str) -> tuple[set[str], list[str]]:
+        crm.control("DELETE", "requests")
+        response = client.get("/cases/", params)
+        assert response.status_code == 200
+        found = re.findall(rb'<a href="/cases/[0-9a-f-]+/">(\d+)</a>', response.content)
+        return {n.decode() for n in found}, case_list_queries(crm)
+
+    numbers, queries = shown()
+    assert numbers == still_open
+    assert queries and not [q for q in queries if "view_closed" in q]
+    for status, expected in (("closed", closed), ("all", closed | still_open)):
+        numbers, queries = shown(status=status)
+        assert numbers == expected, status
+        assert queries and all("view_closed=1" in q.split("&") for q in queries), queries
+    crm.control("DELETE", "requests")
+    assert client.get("/").status_code == 200
+    dashboard = case_list_queries(crm)
+    assert dashboard and not [q for q in dashboard if "view_closed" in q]
+
+
+def test_closed_cases_are_asked_for_with_view_closed(crm_pages, demo, client):
+    signed_in(client, crm_pages, demo.main, "portal_auth")
+    closed_cases_show_on_request(
+        client, crm_pages, demo.main.account_id, lambda status: status.startswith("Closed")
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -20,7 +20,15 @@ from portal.models import ActivityEvent, PortalSettings
 from portal.site_settings import forget_portal_settings
 from tests.conftest import close_response
 from tests.pages.conftest import counted_calls, crm_requests, demo_of, sign_in
-from tests.pages.test_cases import PDF, PNG, crm_bytes, crm_records, form_token, upload
+from tests.pages.test_cases import (
+    PDF,
+    PNG,
+    closed_cases_show_on_request,
+    crm_bytes,
+    crm_records,
+    form_token,
+    upload,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +85,15 @@ def test_closed_statuses_are_read_by_their_english_labels():
     assert (vendor.close_to, vendor.reopen_to) == ("Closed - Complete", "Active - New")
     unknown = CaseStatuses.of((), "Closed - Complete", "Active - New")
     assert unknown.is_closed("Closed - Rejected") and not unknown.is_closed("Pending")
+
+
+def test_closed_cases_show_on_a_crm_that_ignores_view_closed(client, strict, strict_demo, settings):
+    """The strict CRM lists closed cases unasked and takes `view_closed` without a 400:
+    the portal still asks where it needs them and filters open from closed itself."""
+    signed_in(client, strict, strict_demo.main, "portal_auth", settings)
+    closed_cases_show_on_request(
+        client, strict, strict_demo.main.account_id, lambda status: status in CLOSED
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
