@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm_emulator.query import parse_query
-from crm_gateway import DateFilter, Filter, InvalidQuery, Invoice, ListQuery
+from crm_gateway import Case, DateFilter, Filter, InvalidQuery, Invoice, ListQuery, NotAllowed
 from crm_gateway.client import close_http_client
 from crm_gateway.query import NAME
 from tests.gateway.conftest import logged
@@ -88,6 +88,23 @@ async def test_filter_text_matches_exactly_what_was_meant(crm, demo):
         Invoice, ListQuery(filter_text=f"{some.full_number}&filters[billing_account_id]=x")
     )
     assert smuggled.records == []  # one literal search text, no extra parameter
+
+
+async def test_view_closed_asks_a_case_list_only(crm, demo):
+    """`view_closed=1` reaches the CRM on a case list that asks for it, never unasked,
+    and the gateway refuses it on any other model."""
+    assert ("view_closed", "1") in ListQuery(view_closed=True).params()
+    assert "view_closed" not in dict(ListQuery().params())
+    with pytest.raises(InvalidQuery):
+        ListQuery(view_closed="1")  # type: ignore[arg-type]
+    gateway = gateway_for(crm, demo.mine, "staff")
+    crm.control("DELETE", "requests")
+    await gateway.list_records(Case, ListQuery(view_closed=True, limit=1))
+    await gateway.list_records(Case, ListQuery(limit=1))
+    asked, plain = (c["query"].split("&") for c in logged(crm, "/data/aCase"))
+    assert "view_closed=1" in asked and not [p for p in plain if p.startswith("view_closed")]
+    with pytest.raises(NotAllowed):
+        await gateway.list_records(Invoice, ListQuery(view_closed=True))
 
 
 @given(name=st.text(max_size=30))
