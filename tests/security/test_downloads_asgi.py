@@ -157,7 +157,8 @@ def test_a_zip_the_crm_breaks_off_in_the_middle_is_cut(portal, crm_clean, world:
     url = f"/documents/download.zip?to={before.isoformat()}"
     whole, complete = read_all(browser, url)
     assert whole.status_code == 200
-    assert len(zipfile.ZipFile(io.BytesIO(complete)).namelist()) >= 4
+    names = zipfile.ZipFile(io.BytesIO(complete)).namelist()
+    assert len(names) >= 4
     spec = {"kind": kind, "status": 500} if kind == "status" else {"kind": kind}
     crm_clean.control(
         "POST", "faults", json={"path": "^/files/download/", "after": 2, "times": 1, **spec}
@@ -170,9 +171,20 @@ def test_a_zip_the_crm_breaks_off_in_the_middle_is_cut(portal, crm_clean, world:
             for chunk in response.iter_raw():
                 received += chunk
     assert len(received) < len(complete)
-    with pytest.raises(zipfile.BadZipFile):
-        zipfile.ZipFile(io.BytesIO(bytes(received)))
+    assert_not_the_promised_zip(bytes(received), names)
     browser.close()
+
+
+def assert_not_the_promised_zip(received: bytes, names: list[str]) -> None:
+    """What arrived of a cut zip does not open as the archive that was promised. It may
+    open as something else: the demo's .docx files are zips themselves, stored as they are,
+    and zipfile accepts data in front of an archive, so bytes that end inside or just after
+    a .docx can open as that .docx. None of the promised files is in it, though."""
+    try:
+        opened = zipfile.ZipFile(io.BytesIO(received)).namelist()
+    except zipfile.BadZipFile:
+        return
+    assert not set(opened) & set(names), opened
 
 
 def test_a_client_that_leaves_a_zip_stops_its_crm_calls(portal, crm_clean, world: World):
