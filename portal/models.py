@@ -318,6 +318,8 @@ class CaseSeen(models.Model):
     contact_id = models.CharField(_("CRM contact id"), max_length=64)
     case_id = models.CharField(_("CRM case id"), max_length=64)
     replies_seen_until = models.DateTimeField(_("staff replies seen until"), null=True, blank=True)
+    # The CRM's timestamps have whole seconds: the replies seen with exactly that one.
+    replies_seen_ids = models.JSONField(_("staff replies seen at that time"), default=list)
     viewed_at = models.DateTimeField(_("last viewed"), auto_now=True)
 
     class Meta:

@@ -47,6 +47,7 @@ async def portal_data(contact_id: str) -> dict[str, Any]:
         {
             "case_id": seen.case_id,
             "staff_replies_seen_until": _when(seen.replies_seen_until),
+            "staff_replies_seen_at_that_time": list(seen.replies_seen_ids or ()),
             "last_viewed": _when(seen.viewed_at),
         }
         async for seen in CaseSeen.objects.filter(contact_id=contact_id).order_by("case_id")

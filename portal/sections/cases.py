@@ -37,7 +37,7 @@ from crm_gateway import (
     field_choices,
 )
 from portal import request_cache
-from portal.case_seen import mark_seen, seen_until
+from portal.case_seen import Seen, is_new, mark_seen, seen_until
 from portal.listing import ChoiceFilter, ListSpec, SortKey, StatusPlan
 from portal.sections import cells
 from portal.sections.declaration import Column, Section, Texts, fields
@@ -200,19 +200,15 @@ class Message:
     new: bool = False  # a staff reply the contact had not seen before this page
 
 
-def is_after(when: dt.datetime | None, seen_until: dt.datetime | None) -> bool:
-    return seen_until is None or bool(when and when > seen_until)
-
-
 def conversation(
     case: Case,
     notes: list[CheckedRecord[Note]],
     contact_id: str,
-    seen_until: dt.datetime | None = None,
+    seen: Seen | None = None,
 ) -> list[Message]:
     """The description first, then every portal note oldest first; a note with a contact
     is the customer's side (our reading: staff replies carry no contact id). Staff
-    replies after `seen_until` (all of them when None) are marked new."""
+    replies the contact had not seen (all of them when `seen` is None) are marked new."""
     messages = [
         Message(
             "description",
@@ -239,10 +235,7 @@ def conversation(
                 attachment_url=reverse("case-attachment", args=[case.id, note.id])
                 if note.filename
                 else "",
-                new=not note.contact_id
-                and (
-                    seen_until is None or bool(note.date_entered and note.date_entered > seen_until)
-                ),
+                new=is_new(checked, seen),
             )
         )
     return messages

@@ -14,7 +14,7 @@ import pytest
 from portal.models import CaseSeen, PortalSettings
 from portal.site_settings import forget_portal_settings
 from portal.views.dashboard_cases import LATEST
-from tests.pages.conftest import counted_calls, crm_requests, staff_token
+from tests.pages.conftest import counted_calls, crm_requests, staff_get, staff_token
 from tests.pages.test_cases import crm_records
 from tests.pages.test_dashboard import box
 
@@ -33,10 +33,13 @@ def shown_cases(html: str) -> list[str]:
     return CASE_LINK.findall(box(html, "cases"))
 
 
-def staff_reply(crm, case_id: str, text: str) -> None:
-    """A reply written by staff in the CRM: a portal note without a contact."""
+def staff_reply(crm, case_id: str, text: str, when: str = "") -> None:
+    """A reply written by staff in the CRM: a portal note without a contact (stamped
+    `when`, the CRM's "YYYY-MM-DD HH:MM:SS", if given; else now)."""
     data = {"name": text, "description": text, "parent_type": "Cases", "parent_id": case_id,
             "portal_flag": True}  # fmt: skip
+    if when:
+        data["date_entered"] = when
     reply = httpx.post(
         f"{crm.api_url}/data/Note",
         json={"data": data},
@@ -91,6 +94,39 @@ def test_the_box_counts_open_cases_and_marks_unseen_staff_replies(contact_client
     later = box(contact_client.get("/").content.decode(), "cases")
     row = re.search(rf'href="/cases/{case_id}/">.*?</li>', later, re.S).group(0)
     assert UNSEEN.search(row).group(1) == "1"
+
+
+def test_a_second_staff_reply_in_the_same_second_is_new(contact_client, crm_pages, demo):
+    """The CRM's timestamps have whole seconds: a reply stamped the very second of the
+    newest one the contact has read is still new to them, on the dashboard and the page."""
+    case_id = shown_cases(contact_client.get("/").content.decode())[0]
+    moment = "2031-01-02 03:04:05"  # after every reply the demo or another test wrote
+    staff_reply(crm_pages, case_id, "First answer.", when=moment)
+    assert moment[:10] in stamps(crm_pages, case_id), "the CRM keeps the stamp given"
+    contact_client.get(f"/cases/{case_id}/")  # read up to the first answer
+    staff_reply(crm_pages, case_id, "Second answer, the same second.", when=moment)
+    row = re.search(
+        rf'href="/cases/{case_id}/">.*?</li>',
+        box(contact_client.get("/").content.decode(), "cases"),
+        re.S,
+    ).group(0)
+    assert UNSEEN.search(row).group(1) == "1"
+    page = contact_client.get(f"/cases/{case_id}/").content.decode()
+    assert len(NEW_MESSAGE.findall(page)) == 1
+    assert "Second answer, the same second." in page.split('badge--open">New</span>')[1]
+    # Read now: nothing new, and the row holds both replies of that second.
+    again = contact_client.get(f"/cases/{case_id}/").content.decode()
+    assert not NEW_MESSAGE.search(again)
+    seen = CaseSeen.objects.get(contact_id=demo.main.contact_id, case_id=case_id)
+    assert len(seen.replies_seen_ids) == 2
+    assert stamps(crm_pages, case_id).count(moment[:10]) == 2  # one second, two replies
+
+
+def stamps(crm, case_id: str) -> list[str]:
+    """The dates of the case's notes, as the CRM holds them."""
+    params = [("limit", "200"), ("fields[]", "date_entered")]
+    notes = staff_get(crm.api_url, staff_token(crm.api_url), f"/data/aCase/{case_id}/notes", params)
+    return [str(n["date_entered"])[:10] for n in notes["records"]]
 
 
 def test_the_box_makes_a_bounded_number_of_calls(contact_client, crm_pages):
