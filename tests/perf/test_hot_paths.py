@@ -16,6 +16,7 @@ from django.core.cache import caches
 from portal import site_settings
 from portal.models import ContactAccess
 from tests.conftest import missing
+from tests.services import SCALE_OUT, redis_test_url
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ async def test_async_redis_cache_reads_what_the_sync_side_wrote_and_back():
             redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
         except redis.ConnectionError:
             missing("Redis is not reachable on 127.0.0.1:6379")
-        cache = AsyncRedisCache("redis://127.0.0.1:6379/13", {"KEY_PREFIX": "perf-test"})
+        cache = AsyncRedisCache(redis_test_url(SCALE_OUT), {"KEY_PREFIX": "perf-test"})
     else:
         cache = caches["default"]
     await cache.aset("k", {"a": 1}, 30)

@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import missing
 from tests.emulator_server import EmulatorServer
 from tests.scale.portals import PortalProcess, manage, shared_env, start_portals
+from tests.services import SCALE_OUT, redis_test_url
 from tests.signin.crm_signin import DEMO_PASSWORD, authorize_at_crm, demo_contacts
 from tests.staff.forms import form_values
 
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 POSTGRES_ADMIN_DB = "test"
-REDIS = "redis://127.0.0.1:6379/13"
+REDIS = redis_test_url(SCALE_OUT)
 STAFF_PASSWORD = DEMO_PASSWORD
 
 

@@ -6,6 +6,7 @@ from django.core.cache.backends.redis import RedisCache
 
 from portal.signin import ratelimit
 from tests.conftest import missing
+from tests.services import RATE_LIMITS, redis_test_url
 
 LIMIT = ratelimit.Limit("test-limit", 3, 60)
 
@@ -34,7 +35,7 @@ async def test_cache_keys_do_not_hold_the_address_in_clear():
 
 async def test_two_processes_sharing_redis_share_one_count(monkeypatch):
     """Two independent cache clients (as two portal processes have) on one Redis."""
-    location = "redis://127.0.0.1:6379/14"
+    location = redis_test_url(RATE_LIMITS)
     first = RedisCache(location, {"KEY_PREFIX": "ratelimit-test"})
     second = RedisCache(location, {"KEY_PREFIX": "ratelimit-test"})
     try:

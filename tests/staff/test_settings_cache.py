@@ -12,10 +12,11 @@ from django.core.cache import caches
 from portal.models import PortalSettings
 from portal.site_settings import aget_portal_settings, get_portal_settings
 from tests.conftest import missing
+from tests.services import SETTINGS_CACHE, redis_test_url
 
 pytestmark = pytest.mark.django_db
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = redis_test_url(SETTINGS_CACHE)
 
 
 def redis_reachable() -> bool:
