@@ -312,6 +312,11 @@ def format_date(value: Any, locale: CrmLocale) -> str:
     return php_date(day, locale.date_format) if day is not None else ""
 
 
+def format_time(value: Any, locale: CrmLocale) -> str:
+    """A moment's time of day in the CRM's time format ("14:05", "2:05pm")."""
+    return php_date(value, locale.time_format) if isinstance(value, dt.datetime) else ""
+
+
 def format_size(size: Any, locale: CrmLocale) -> str:
     """A file size for people: "812 bytes", "1.4 KB", "200 MB" (1024-based), with the
     unit in the page's language ("Ko", "Mo" in French)."""

@@ -3,16 +3,17 @@
 
 What a signed-in page reads: the settings snapshot, the session (its key is the
 cookie), and what the session names: the contact's language choice, the blocked check,
-the CRM's locale and the cases' labels in the page's language. These are keyed by the
-contact id, which is inside the session (and the language, which the contact's choice
-decides), so a first request of a session reads in two round trips: the session, then
-the contact's entries. A session key names one contact for its whole
-life (signing in, and out, always starts a new key), so the process keeps, for the
-sessions it served lately, which contact and language that was (under a digest of the
-key, never the key itself), and the next request of that session asks for everything
-at once. The hint only chooses what to prefetch: every reader still asks for the keys
-of the contact actually in the session, and a stale or missing hint costs one more
-round trip, never a wrong answer.
+the CRM's locale and the cases' labels in the page's language, and on the dashboard the
+account's cached balance (portal/statement/balance.py). These are keyed by the contact
+id (the balance by the account id), which is inside the session (and the language,
+which the contact's choice decides), so a first request of a session reads in two
+round trips: the session, then the contact's entries. A session key names one contact
+for its whole life (signing in, and out, always starts a new key), so the process
+keeps, for the sessions it served lately, which contact, account and language that was
+(under a digest of the key, never the key itself), and the next request of that
+session asks for everything at once. The hint only chooses what to prefetch: every
+reader still asks for the keys of the contact actually in the session, and a stale or
+missing hint costs one more round trip, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -27,12 +28,18 @@ from portal import languages, request_cache, site_settings
 from portal.formatting import locale_cache_key
 from portal.models import blocked_cache_key
 from portal.sections.cases import case_choices_cache_key
+from portal.sections.declaration import today
 from portal.sessions import cache_key_for
 from portal.signin.session import SESSION_KEY
+from portal.statement import balance
+from portal.statement.balance import BalanceScope
 
 KNOWN_SESSIONS = 10_000  # a few MB per process at most
-# digest of a session key -> (contact id, the language of its last page)
-_known: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
+# digest of a session key -> (contact id, the language of its last page, the balance's scope)
+_known: OrderedDict[bytes, tuple[str, str, BalanceScope | None]] = OrderedDict()
+# The settings snapshot of this process's last page (the balance's key names settings,
+# which the first round trip reads beside it).
+_last_site: list[site_settings.SiteSettings] = []
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -55,9 +62,17 @@ def _contact_keys(contact_id: str, language: str) -> list[str]:
     ]
 
 
-def _contact_id(session_data: object) -> str:
+def _session_contact(session_data: object) -> dict:
     contact = session_data.get(SESSION_KEY) if isinstance(session_data, dict) else None
-    return str(contact.get("contact_id") or "") if isinstance(contact, dict) else ""
+    return contact if isinstance(contact, dict) else {}
+
+
+def _balance_scope(contact: dict) -> BalanceScope | None:
+    return BalanceScope.of(
+        str(contact.get("contact_id") or ""),
+        str(contact.get("account_id") or ""),
+        str(contact.get("data_access") or ""),
+    )
 
 
 async def read_request_state(request: HttpRequest) -> site_settings.SiteSettings:
@@ -69,12 +84,16 @@ async def read_request_state(request: HttpRequest) -> site_settings.SiteSettings
         keys.append(cache_key_for(session_key))
         hint = _known.get(digest)
         if hint is not None:
-            keys += _contact_keys(*hint)
-    found = await request_cache.prefetch(keys)
+            keys += _contact_keys(hint[0], hint[1])
+            if _last_site:  # the settings it was made with: those of this process's last page
+                keys.append(balance.prefetch_key(request.path, _last_site[0], hint[2], today()))
+    found = await request_cache.prefetch([key for key in keys if key])
     site = found.get(site_settings.CACHE_KEY)
     if not isinstance(site, site_settings.SiteSettings):
         site = await site_settings.aget_portal_settings()  # the database, then cached
-    contact_id = _contact_id(found.get(cache_key_for(session_key))) if session_key else ""
+    _last_site[:] = [site]
+    contact = _session_contact(found.get(cache_key_for(session_key))) if session_key else {}
+    contact_id = str(contact.get("contact_id") or "")
     if not contact_id:
         return site
     # The page's language: the contact's choice when this read already holds it, else
@@ -82,8 +101,11 @@ async def read_request_state(request: HttpRequest) -> site_settings.SiteSettings
     # more round trip, for its locale, and is remembered for the next).
     known, stored = languages.remembered(request_cache.peek(languages.cache_key(contact_id))[1])
     likely = languages.pick(request, site, stored if known else None)
-    await request_cache.prefetch(_contact_keys(contact_id, likely))  # nothing, if hinted
-    _known[digest] = (contact_id, likely)
+    scope = _balance_scope(contact)
+    balance_key = balance.prefetch_key(request.path, site, scope, today())
+    keys = [*_contact_keys(contact_id, likely), balance_key]
+    await request_cache.prefetch([key for key in keys if key])  # nothing, if hinted
+    _known[digest] = (contact_id, likely, scope)
     _known.move_to_end(digest)
     if len(_known) > KNOWN_SESSIONS:
         _known.popitem(last=False)
@@ -93,3 +115,4 @@ async def read_request_state(request: HttpRequest) -> site_settings.SiteSettings
 def forget_sessions() -> None:
     """This process's hints (tests)."""
     _known.clear()
+    _last_site.clear()

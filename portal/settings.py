@@ -137,6 +137,12 @@ ONECRM_MAX_CONNECTIONS = env_int("ONECRM_MAX_CONNECTIONS", 100)
 # this many at once per contact (counted in the shared cache), each for at most this long.
 DOWNLOADS_PER_CONTACT = env_int("DOWNLOADS_PER_CONTACT", 4)
 DOWNLOAD_MAX_SECONDS = env_float("DOWNLOAD_MAX_SECONDS", 900)
+# The dashboard's balance and aging (every open invoice of the account) are kept per
+# account in the cache this many seconds, and say "as of" when shown from it; 0: read
+# on every visit (portal/statement/balance.py).
+DASHBOARD_BALANCE_TTL = env_int("DASHBOARD_BALANCE_TTL", 600)
+if DASHBOARD_BALANCE_TTL < 0:
+    refuse_to_start("DASHBOARD_BALANCE_TTL must be 0 (no cache) or more (seconds).")
 if DOWNLOADS_PER_CONTACT < 1:
     refuse_to_start("DOWNLOADS_PER_CONTACT must be at least 1.")
 if not DOWNLOAD_MAX_SECONDS > 0:

@@ -152,6 +152,8 @@ def test_the_deploy_check_names_an_installed_emulator():
         ("DOWNLOADS_PER_CONTACT", "0", "DOWNLOADS_PER_CONTACT must be at least 1."),
         ("DOWNLOAD_MAX_SECONDS", "15m", "DOWNLOAD_MAX_SECONDS must be a number of seconds"),
         ("DOWNLOAD_MAX_SECONDS", "-1", "DOWNLOAD_MAX_SECONDS must be a number of seconds above"),
+        ("DASHBOARD_BALANCE_TTL", "10m", "DASHBOARD_BALANCE_TTL must be a whole number"),
+        ("DASHBOARD_BALANCE_TTL", "-5", "DASHBOARD_BALANCE_TTL must be 0 (no cache) or more"),
     ],
 )
 def test_a_value_that_is_not_a_boolean_or_a_number_stops_start_up(name, value, message):

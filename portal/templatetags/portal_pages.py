@@ -44,6 +44,11 @@ def crm_date(context: template.Context, value: Any) -> str:
 
 
 @register.simple_tag(takes_context=True)
+def crm_time(context: template.Context, value: Any) -> str:
+    return formatting.format_time(value, _locale(context))
+
+
+@register.simple_tag(takes_context=True)
 def file_size(context: template.Context, value: Any) -> str:
     return formatting.format_size(value, _locale(context))
 

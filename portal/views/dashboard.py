@@ -5,7 +5,10 @@ Three CRM calls run concurrently (asyncio.gather), each one page at most:
   cancelled, ordered by amount due, page by page until the first paid invoice (one page
   of 200 is usually all there is) or the staff's `statement_max_records` cap (then the
   box says "at least" and where it stopped). The balance per currency, the overdue
-  count and the aging line (linking to the statement) are exact below the cap;
+  count and the aging line (linking to the statement) are exact below the cap. Their
+  sums are kept per account in the cache for `DASHBOARD_BALANCE_TTL` (10 minutes;
+  portal/statement/balance.py), so a visit within it makes no call for them and the box
+  says "as of" when they were read;
 * quotes awaiting the contact's decision and still valid (the first five, soonest to
   expire first);
 * the latest five documents;
@@ -40,32 +43,15 @@ from portal.sections.rows import today
 from portal.signin.session import contact_required
 from portal.site_settings import SiteSettings, aget_portal_settings
 from portal.statement.access import statement_enabled
-from portal.statement.ledger import Budget, OpenItem, Reading, by_currency, read_open_items
+from portal.statement.balance import Balance, account_balance
+from portal.statement.balance import ttl as balance_ttl
 from portal.views.dashboard_cases import open_cases
 
 RECENT = 5
 
 
-def summarize_invoices(reading: Reading[OpenItem]) -> dict[str, Any]:
-    """Balance per currency (Decimal sums, never float), the overdue count and the aging
-    per currency for the box's one line."""
-    currencies = by_currency(reading.items)
-    return {
-        "balances": [(part.currency, part.total_due) for part in currencies],
-        "aging": currencies,
-        "overdue": sum(item.days_past_due > 0 for item in reading.items),
-        "open": len(reading.items),
-        # The cap stopped the reading: there may be more than we counted.
-        "at_least": reading.stopped,
-    }
-
-
-async def _invoices(request: HttpRequest, site: SiteSettings) -> dict[str, Any]:
-    budget = Budget(site.statement_max_records)
-    reading = await read_open_items(contact_gateway(request), site, today(), budget)
-    summary = summarize_invoices(reading)
-    summary["read"] = budget.read
-    return summary
+async def _invoices(request: HttpRequest, saved: SiteSettings, site: SiteSettings) -> Balance:
+    return await account_balance(request, contact_gateway(request), saved, site, today())
 
 
 async def _quotes(request: HttpRequest, site: SiteSettings) -> dict[str, Any]:
@@ -119,13 +105,13 @@ async def _nothing() -> None:
 @require_GET
 @contact_required
 async def dashboard(request: HttpRequest) -> HttpResponse:
-    site = await aget_portal_settings()
+    site = saved = await aget_portal_settings()
     # The open cases box (portal/views/dashboard_cases.py) runs beside the others.
     cases_box = asyncio.ensure_future(open_cases(request) if CASES.enabled(site) else _nothing())
     if INVOICES.enabled(site) or QUOTES.enabled(site):
         site = await crm_stages.resolved(site)  # the stages as this CRM's keys
     calls: list[Awaitable[Any]] = [
-        _invoices(request, site) if INVOICES.enabled(site) else _nothing(),
+        _invoices(request, saved, site) if INVOICES.enabled(site) else _nothing(),
         _quotes(request, site) if QUOTES.enabled(site) else _nothing(),
         _documents(request) if DOCUMENTS.enabled(site) else _nothing(),
         page_locale(),
@@ -151,6 +137,7 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
         "awaiting_url": ListQuery(status="awaiting").url(reverse(QUOTES.key), QUOTES.spec),
         "crm_locale": locale if isinstance(locale, CrmLocale) else CrmLocale(),
         "retry_url": request.get_full_path(),
+        "balance_minutes": max(1, balance_ttl() // 60),
         "cases": boxes["cases"],
     }
     return render_page(request, "portal/dashboard.html", context)

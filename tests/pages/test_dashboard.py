@@ -6,12 +6,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from dataclasses import replace
 from decimal import Decimal
 
+import httpx2 as httpx
 import pytest
 
 from portal.formatting import format_money
-from tests.pages.conftest import counted_calls, locale_from_reply, staff_get, staff_token
+from tests.pages.conftest import (
+    DemoContact,
+    counted_calls,
+    crm_requests,
+    locale_from_reply,
+    sign_in,
+    staff_get,
+    staff_token,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +74,8 @@ def test_dashboard_balance_overdue_quotes_documents(contact_client, crm_pages, d
     assert 'href="/documents/' in html
 
 
-def test_dashboard_calls_run_concurrently_and_are_counted(contact_client, crm_pages):
+def test_dashboard_calls_run_concurrently_and_are_counted(contact_client, crm_pages, settings):
+    settings.DASHBOARD_BALANCE_TTL = 0  # the balance read on every visit, as on a first one
     contact_client.get("/")  # warm the locale and tokens
     for path in ("^/data/Invoice$", "^/data/Quote$", "/documents$|^/data/Document$"):
         crm_pages.control("POST", "faults", json={"path": path, "kind": "latency", "ms": 400})
@@ -85,7 +96,8 @@ def box(html: str, key: str) -> str:
 
 
 @pytest.mark.parametrize("failing", ["invoices", "quotes", "documents"])
-def test_one_failing_box_leaves_the_others_rendered(contact_client, crm_pages, failing):
+def test_one_failing_box_leaves_the_others_rendered(contact_client, crm_pages, settings, failing):
+    settings.DASHBOARD_BALANCE_TTL = 0  # the balance read on every visit (its box may fail)
     # Documents: the account's link, or (a CRM that refuses it) the filtered list.
     paths = {"invoices": "^/data/Invoice$", "quotes": "^/data/Quote$",
              "documents": "/documents$|^/data/Document$"}  # fmt: skip
@@ -158,3 +170,200 @@ def test_no_inline_script_or_style_on_any_page(contact_client, demo):
         assert " style=" not in html and "<style" not in html, url
         assert "hx-on" not in html and "javascript:" not in html, url
         assert "script-src 'self' 'nonce-" in response["Content-Security-Policy"], url
+
+
+# --- The balance, cached per account (issue 18) -----------------------------------------
+
+BALANCE = re.compile(r'<li class="balances__amount" data-currency="([^"]*)" data-amount="([^"]+)"')
+
+
+def shown_balances(html: str) -> dict[str, Decimal]:
+    return {
+        currency: Decimal(amount) for currency, amount in BALANCE.findall(box(html, "invoices"))
+    }
+
+
+def open_invoices(crm, account_id: str) -> list[dict]:
+    """The account's open invoices contacts see, read with the staff credential, page by page."""
+    token = staff_token(crm.api_url)
+    fields = ("amount_due", "cancelled", "currency_id", "shipping_stage", "billing_account_id")
+    found, offset = [], 0
+    while True:
+        params = [("fields[]", f) for f in fields] + [("limit", "200"), ("offset", str(offset))]
+        params.append(("filters[billing_account_id]", account_id))
+        reply = staff_get(crm.api_url, token, "/data/Invoice", params)
+        found += reply["records"]
+        offset += len(reply["records"])
+        if not reply["records"] or offset >= int(reply["total_results"]):
+            break
+    return [
+        i
+        for i in found
+        if i.get("cancelled") in (None, False, 0, "0", "")
+        and crm.demo_value("Invoice", "shipping_stage", i.get("shipping_stage")) in VISIBLE_STAGES
+        and Decimal(str(i.get("amount_due") or "0")) > 0
+    ]
+
+
+def crm_balances(crm, account_id: str) -> dict[str, Decimal]:
+    """What the account owes per currency, summed here from the CRM's records."""
+    sums: dict[str, Decimal] = {}
+    for invoice in open_invoices(crm, account_id):
+        currency = invoice.get("currency_id") or ""
+        sums[currency] = sums.get(currency, Decimal(0)) + Decimal(str(invoice["amount_due"]))
+    return sums
+
+
+def invoice_reads(calls: list[dict]) -> list[dict]:
+    """The open invoices' readings among the emulator's logged calls."""
+    return [e for e in calls if e["path"] == "/data/Invoice"]
+
+
+def visit(client, crm) -> tuple[str, list[dict]]:
+    """The dashboard, and the CRM calls it made (the emulator's request log)."""
+    crm.control("DELETE", "requests")
+    response = client.get("/")
+    assert response.status_code == 200
+    return response.content.decode(), crm_requests(crm)
+
+
+@pytest.mark.parametrize("data_access", ["portal_auth", "contact_token", "staff"])
+def test_a_second_visit_within_the_ttl_reads_no_invoice_and_shows_the_same_figure(
+    client, crm_pages, demo, settings, data_access
+):
+    settings.DASHBOARD_BALANCE_TTL = 600
+    settings.ONECRM_DATA_ACCESS = data_access
+    sign_in(client, crm_pages.api_url, demo.main, data_access=data_access)
+    want = crm_balances(crm_pages, demo.main.account_id)
+    assert want, "the comparison means something: the account owes something"
+    settings.DASHBOARD_BALANCE_TTL = 0
+    visit(client, crm_pages)  # tokens, locale, what the CRM offers: learned, nothing kept
+    settings.DASHBOARD_BALANCE_TTL = 600
+
+    first, first_calls = visit(client, crm_pages)
+    assert shown_balances(first) == want
+    assert invoice_reads(first_calls), "the first visit reads them"
+    assert 'id="balance-as-of"' not in first  # read just now
+
+    second, second_calls = visit(client, crm_pages)
+    assert shown_balances(second) == want
+    assert not invoice_reads(second_calls)
+    # The other boxes' calls, as before: the second visit costs what a page without the
+    # balance costs, whatever the account's size.
+    others = sorted((e["method"], e["path"]) for e in first_calls if e["path"] != "/data/Invoice")
+    assert sorted((e["method"], e["path"]) for e in second_calls) == others
+    assert box(first, "invoices").count("balances__amount") == len(want)
+    as_of = re.search(
+        r'id="balance-as-of"><time datetime="([^"]+)">As of ([^<]+) UTC</time>', second
+    )
+    assert as_of, "the box says the figure is from the cache, and since when"
+    moment = dt.datetime.fromisoformat(as_of.group(1))
+    assert dt.timedelta(0) <= dt.datetime.now(dt.UTC) - moment < dt.timedelta(minutes=10)
+    assert "updated at most every 10 minutes" in second
+    # The aging line is the cached one too.
+    assert re.findall(r'<li data-aging="[^"]*">.*?</li>', box(second, "invoices")) == re.findall(
+        r'<li data-aging="[^"]*">.*?</li>', box(first, "invoices")
+    )
+
+
+def portal_colleague(crm, person: DemoContact) -> DemoContact:
+    token = staff_token(crm.api_url)
+    params = [("fields[]", f) for f in ("first_name", "last_name", "email1", "portal_active")]
+    params += [("filters[primary_account_id]", person.account_id), ("limit", "200")]
+    contacts = staff_get(crm.api_url, token, "/data/Contact", params)["records"]
+    others = [c for c in contacts if c["id"] != person.contact_id]
+    assert others, "the demo's main account has a second contact"
+    return replace(person, contact_id=others[0]["id"], email=others[0].get("email1") or "")
+
+
+def test_another_account_never_sees_the_figure_and_a_colleague_shares_it(
+    client, crm_pages, demo, settings
+):
+    settings.DASHBOARD_BALANCE_TTL = 600
+    main_owes = crm_balances(crm_pages, demo.main.account_id)
+    other_owes = crm_balances(crm_pages, demo.other.account_id)
+    assert main_owes != other_owes, "the comparison means something"
+    sign_in(client, crm_pages.api_url, demo.main)
+    html, _calls = visit(client, crm_pages)
+    assert shown_balances(html) == main_owes
+
+    # Another account's contact, in a new session: their own figure, read from the CRM.
+    client.logout()
+    sign_in(client, crm_pages.api_url, demo.other)
+    html, calls = visit(client, crm_pages)
+    assert shown_balances(html) == other_owes
+    assert 'id="balance-as-of"' not in html
+    assert invoice_reads(calls)
+    assert {e["contact_id"] for e in invoice_reads(calls)} == {demo.other.contact_id}
+    # Whatever the request says: the figure is the session's account's.
+    for query in (f"?account_id={demo.main.account_id}", f"?contact_id={demo.main.contact_id}"):
+        crm_pages.control("DELETE", "requests")
+        assert shown_balances(client.get("/" + query).content.decode()) == other_owes
+
+    # A colleague on the main account: the account's cached figure, no invoice read.
+    client.logout()
+    sign_in(client, crm_pages.api_url, portal_colleague(crm_pages, demo.main))
+    html, calls = visit(client, crm_pages)
+    assert shown_balances(html) == main_owes
+    assert 'id="balance-as-of"' in html
+    assert not invoice_reads(calls)
+
+
+def test_after_the_ttl_the_crms_new_figure_shows(
+    contact_client, crm_pages, demo, settings, monkeypatch
+):
+    from portal.statement import balance
+
+    settings.DASHBOARD_BALANCE_TTL = 600
+    owes = crm_balances(crm_pages, demo.main.account_id)
+    first, _calls = visit(contact_client, crm_pages)
+    assert shown_balances(first) == owes
+    # Staff enter a payment in the CRM: an open invoice owes 100 less.
+    invoice = max(
+        open_invoices(crm_pages, demo.main.account_id), key=lambda i: Decimal(str(i["amount_due"]))
+    )
+    was = Decimal(str(invoice["amount_due"]))
+    assert was > 100
+    currency = invoice.get("currency_id") or ""
+
+    def set_due(amount: Decimal) -> None:
+        reply = httpx.patch(
+            f"{crm_pages.api_url}/data/Invoice/{invoice['id']}",
+            json={"data": {"amount_due": str(amount)}},
+            headers={"Authorization": f"Bearer {staff_token(crm_pages.api_url)}"},
+            timeout=10,
+        )
+        reply.raise_for_status()
+
+    set_due(was - 100)
+    try:
+        within, calls = visit(contact_client, crm_pages)
+        assert shown_balances(within) == owes  # the cached figure, as it says
+        assert 'id="balance-as-of"' in within
+        assert not invoice_reads(calls)
+        # Just before the TTL: still the cached figure; at the TTL, the CRM's.
+        now = time.time()
+        monkeypatch.setattr(balance, "_clock", lambda: now + 599)
+        assert shown_balances(visit(contact_client, crm_pages)[0]) == owes
+        monkeypatch.setattr(balance, "_clock", lambda: now + 600)
+        after, calls = visit(contact_client, crm_pages)
+        assert invoice_reads(calls)
+        assert shown_balances(after) == {**owes, currency: owes[currency] - 100}
+        assert 'id="balance-as-of"' not in after
+        # ... and that figure is kept again from then on.
+        again, calls = visit(contact_client, crm_pages)
+        assert shown_balances(again) == shown_balances(after)
+        assert not invoice_reads(calls)
+    finally:
+        set_due(was)
+
+
+def test_a_failed_reading_is_not_kept(contact_client, crm_pages, demo, settings):
+    settings.DASHBOARD_BALANCE_TTL = 600
+    crm_pages.control("POST", "faults", json={"path": "^/data/Invoice$", "kind": "status",
+                                              "status": 500, "times": 1})  # fmt: skip
+    html, _calls = visit(contact_client, crm_pages)
+    assert "card--failed" in box(html, "invoices")
+    html, calls = visit(contact_client, crm_pages)  # the next visit reads it again
+    assert invoice_reads(calls)
+    assert shown_balances(html) == crm_balances(crm_pages, demo.main.account_id)

@@ -14,8 +14,8 @@ from crm_gateway import Invoice, Quote
 from portal.sections import SECTIONS
 from portal.sections.invoices import InvoiceRow
 from portal.sections.quotes import QuoteRow
+from portal.statement.balance import Balance, BalanceScope, summarize
 from portal.statement.ledger import Reading, open_item
-from portal.views.dashboard import summarize_invoices
 
 TODAY = dt.date(2026, 11, 29)
 
@@ -78,18 +78,42 @@ def test_the_dashboard_counts_the_open_items_and_their_aging():
         open_item(invoice(amount_due="0.20", currency_id="EUR", due_date="2026-12-01"), TODAY),
         open_item(invoice(amount_due="3", currency_id="USD", due_date="2026-11-20"), TODAY),
     ]
-    summary = summarize_invoices(Reading(items))
-    assert summary["open"] == 3 and summary["overdue"] == 2
-    assert [(c, str(a)) for c, a in summary["balances"]] == [("EUR", "10.30"), ("USD", "3")]
-    eur, usd = summary["aging"]
+    summary = summarize(Reading(items))
+    assert summary.open == 3 and summary.overdue == 2
+    assert [(c, str(a)) for c, a in summary.balances] == [("EUR", "10.30"), ("USD", "3")]
+    eur, usd = summary.aging
     assert (eur.over_30, eur.past_due, usd.over_30, usd.past_due) == (
         Decimal("10.10"),
         Decimal("10.10"),
         0,
         Decimal(3),
     )
-    assert summary["at_least"] is False
-    assert summarize_invoices(Reading(items, stopped=True))["at_least"] is True
+    assert summary.at_least is False
+    assert summarize(Reading(items, stopped=True)).at_least is True
+
+
+def test_the_cached_balance_is_the_computed_one_and_only_for_its_scope(settings):
+    settings.DASHBOARD_BALANCE_TTL = 600
+    items = [
+        open_item(invoice(amount_due="10.10", currency_id="EUR", due_date="2026-10-01"), TODAY),
+        open_item(invoice(amount_due="3", currency_id="USD", due_date="2026-11-20"), TODAY),
+    ]
+    computed = summarize(Reading(items, stopped=True), read=5000, started=1000.0)
+    scope = BalanceScope.of("c1", "a1", "portal_auth")
+    assert scope is not None
+    kept = computed.to_cache(scope)
+    found = Balance.from_cache(kept, scope, now=1000.0 + 599)
+    assert found is not None and found.cached and not computed.cached
+    assert found.balances == computed.balances
+    assert [p.aging for p in found.aging] == [p.aging for p in computed.aging]
+    assert (found.open, found.overdue, found.at_least, found.read) == (2, 2, True, 5000)
+    assert found.as_of == dt.datetime(1970, 1, 1, 0, 16, 40, tzinfo=dt.UTC)
+    assert Balance.from_cache(kept, scope, now=1000.0 + 600) is None  # the TTL is over
+    other = BalanceScope.of("c1", "a2", "portal_auth")
+    assert Balance.from_cache(kept, other, now=1000.0) is None  # another account's
+    staff = BalanceScope.of("c1", "a1", "staff")
+    assert Balance.from_cache(kept, staff, now=1000.0) is None  # another credential's
+    assert Balance.from_cache({**kept, "aging": [["EUR", ["1"]]]}, scope, now=1000.0) is None
 
 
 @pytest.mark.parametrize(
