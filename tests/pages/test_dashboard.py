@@ -174,12 +174,12 @@ def test_no_inline_script_or_style_on_any_page(contact_client, demo):
 
 # --- The balance, cached per account (issue 18) -----------------------------------------
 
-BALANCE = re.compile(r'<li class="balances__amount" data-currency="([^"]*)" data-amount="([^"]+)"')
+BALANCE = re.compile(r'<li class="balances__amount" data-amount="([^"]+)" data-currency="([^"]*)"')
 
 
 def shown_balances(html: str) -> dict[str, Decimal]:
     return {
-        currency: Decimal(amount) for currency, amount in BALANCE.findall(box(html, "invoices"))
+        currency: Decimal(amount) for amount, currency in BALANCE.findall(box(html, "invoices"))
     }
 
 
