@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx2 as httpx
 
@@ -240,8 +240,10 @@ class Session:
         return "; ".join(f"{name}={value}" for name, value in self.cookies.items() if value)
 
 
-def sign_in(portal_url: str, contact: DemoContact) -> Session:
-    """The contact's OAuth sign-in, as a browser: portal -> CRM sign-in page -> callback."""
+def sign_in(portal_url: str, contact: DemoContact, landing: str = "/") -> Session:
+    """The contact's OAuth sign-in, as a browser: portal -> CRM sign-in page -> callback,
+    landing on `landing` (the dashboard; the growth benchmark lands elsewhere, to see
+    what the account's first dashboard costs)."""
     cookies: dict[str, str] = {}
     with httpx.Client(timeout=30, follow_redirects=False) as browser:
 
@@ -251,14 +253,14 @@ def sign_in(portal_url: str, contact: DemoContact) -> Session:
             cookies.update(_cookies_of(response))
             return response
 
-        start = get(f"{portal_url}/login/oauth/?next=/")
+        start = get(f"{portal_url}/login/oauth/?{urlencode({'next': landing})}")
         assert start.status_code == 302, start.status_code
         callback = authorize_at_crm(start.headers["location"], contact.email)
         assert urlsplit(callback).netloc == urlsplit(portal_url).netloc, "unexpected callback"
         done = get(callback)
-        assert done.status_code == 302 and done.headers["location"] == "/", done.status_code
-        page = get(f"{portal_url}/")
-        assert page.status_code == 200, f"dashboard after sign-in: {page.status_code}"
+        assert done.status_code == 302 and done.headers["location"] == landing, done.status_code
+        page = get(f"{portal_url}{landing}")
+        assert page.status_code == 200, f"{landing} after sign-in: {page.status_code}"
     return Session(contact, cookies)
 
 
