@@ -137,7 +137,7 @@ async def dashboard(request: HttpRequest) -> HttpResponse:
         "awaiting_url": ListQuery(status="awaiting").url(reverse(QUOTES.key), QUOTES.spec),
         "crm_locale": locale if isinstance(locale, CrmLocale) else CrmLocale(),
         "retry_url": request.get_full_path(),
-        "balance_minutes": max(1, balance_ttl() // 60),
+        "balance_minutes": max(1, -(-balance_ttl() // 60)),  # whole minutes, rounded up
         "cases": boxes["cases"],
     }
     return render_page(request, "portal/dashboard.html", context)

@@ -367,3 +367,97 @@ def test_a_failed_reading_is_not_kept(contact_client, crm_pages, demo, settings)
     html, calls = visit(contact_client, crm_pages)  # the next visit reads it again
     assert invoice_reads(calls)
     assert shown_balances(html) == crm_balances(crm_pages, demo.main.account_id)
+
+
+# --- The same for accounts of different sizes (an emulator of their own) -----------------
+
+SMALL, LARGE = 250, 2500  # about 60 and 600 open invoices: one page, and four
+
+
+@pytest.fixture(scope="module")
+def large_accounts(tmp_path_factory):
+    """An emulator with two large accounts added (the session's keeps the demo's data)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import EMULATOR_PROFILE
+    from tests.emulator_server import ROOT, start_emulator
+
+    server = start_emulator(tmp_path_factory.mktemp("large-accounts"), profile=EMULATOR_PROFILE)
+    try:
+        command = [sys.executable, str(ROOT / "manage.py"), "seed_emulator"]
+        command += ["--large-account", str(SMALL), "--large-account", str(LARGE)]
+        subprocess.run(command, env=server.env, cwd=ROOT, check=True, capture_output=True)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def large_crm(large_accounts, settings):
+    from crm_gateway import capabilities, forget_cached_tokens
+
+    large_accounts.reset_controls()
+    settings.ONECRM_API_URL = large_accounts.api_url
+    settings.ONECRM_DATA_ACCESS = "portal_auth"
+    settings.DASHBOARD_BALANCE_TTL = 600
+    forget_cached_tokens()
+    capabilities.forget()
+    return large_accounts
+
+
+def large_person(crm, size: int) -> DemoContact:
+    from crm_emulator.large_account import large_account_email
+
+    token = staff_token(crm.api_url)
+    params = [("fields[]", "primary_account_id"), ("fields[]", "email1"), ("limit", "200")]
+    contacts = staff_get(crm.api_url, token, "/data/Contact", params)["records"]
+    (contact,) = [c for c in contacts if c.get("email1") == large_account_email(size)]
+    return DemoContact(contact["id"], contact["primary_account_id"], f"Buyer {size}", "", "")
+
+
+def test_a_kept_balance_costs_the_same_calls_for_a_small_and_a_large_account(
+    client, large_crm, settings, db
+):
+    cost = {}
+    for size in (SMALL, LARGE):
+        client.logout()
+        person = large_person(large_crm, size)
+        sign_in(client, large_crm.api_url, person)
+        settings.DASHBOARD_BALANCE_TTL = 0
+        visit(client, large_crm)  # tokens, locale, what the CRM offers: learned
+        settings.DASHBOARD_BALANCE_TTL = 600
+        first, first_calls = visit(client, large_crm)
+        kept, kept_calls = visit(client, large_crm)
+        assert (
+            shown_balances(first)
+            == shown_balances(kept)
+            == crm_balances(large_crm, person.account_id)
+        )
+        assert not invoice_reads(kept_calls)
+        cost[size] = (len(invoice_reads(first_calls)), len(kept_calls))
+    assert cost[LARGE][0] > cost[SMALL][0] >= 1, "the first visit reads every open invoice"
+    assert cost[LARGE][1] == cost[SMALL][1], "a visit within the TTL: the same calls"
+
+
+def test_the_first_reading_stops_at_the_record_cap_and_the_kept_figure_says_so(
+    client, large_crm, db
+):
+    from portal.models import PortalSettings
+    from portal.site_settings import forget_portal_settings
+
+    PortalSettings.objects.filter(pk=PortalSettings.SINGLETON_ID).update(statement_max_records=200)
+    forget_portal_settings()
+    try:
+        sign_in(client, large_crm.api_url, large_person(large_crm, LARGE))
+        first, first_calls = visit(client, large_crm)
+        kept, kept_calls = visit(client, large_crm)
+    finally:
+        forget_portal_settings()
+    limits = [int(e["query"].split("limit=")[1].split("&")[0]) for e in invoice_reads(first_calls)]
+    assert limits and sum(limits) <= 200
+    assert not invoice_reads(kept_calls)
+    for html in (first, kept):
+        assert "(at least)" in box(html, "invoices")
+        assert "Counted from the first 200 invoices read; there are more." in html
+    assert 'id="balance-as-of"' in kept and 'id="balance-as-of"' not in first

@@ -14,7 +14,7 @@ from crm_gateway import Invoice, Quote
 from portal.sections import SECTIONS
 from portal.sections.invoices import InvoiceRow
 from portal.sections.quotes import QuoteRow
-from portal.statement.balance import Balance, BalanceScope, summarize
+from portal.statement.balance import Balance, BalanceScope, cache_key, summarize
 from portal.statement.ledger import Reading, open_item
 
 TODAY = dt.date(2026, 11, 29)
@@ -114,6 +114,23 @@ def test_the_cached_balance_is_the_computed_one_and_only_for_its_scope(settings)
     staff = BalanceScope.of("c1", "a1", "staff")
     assert Balance.from_cache(kept, staff, now=1000.0) is None  # another credential's
     assert Balance.from_cache({**kept, "aging": [["EUR", ["1"]]]}, scope, now=1000.0) is None
+
+
+def test_a_contact_without_an_account_has_a_figure_of_their_own(settings):
+    from portal.models import PortalSettings
+    from portal.site_settings import SiteSettings
+
+    site = SiteSettings.from_model(PortalSettings())
+    alone = BalanceScope.of("c1", "", "")
+    assert alone == BalanceScope("contact", "c1", settings.ONECRM_DATA_ACCESS)
+    assert BalanceScope.of("", "", "staff") is None  # nobody: nothing is kept
+    assert BalanceScope.of("c1", "a1", "nonsense") == BalanceScope("account", "a1", "portal_auth")
+    account = BalanceScope.of("c2", "c1", "")
+    assert alone is not None and account is not None
+    # A contact's id never stands for an account of the same id, nor one day for the next.
+    keys = {cache_key(alone, site, TODAY), cache_key(account, site, TODAY)}
+    keys.add(cache_key(account, site, TODAY + dt.timedelta(days=1)))
+    assert len(keys) == 3
 
 
 @pytest.mark.parametrize(
