@@ -70,22 +70,27 @@ def ttl() -> int:
 
 @dataclass(frozen=True, slots=True)
 class BalanceScope:
-    """Whose figure: from the signed-in contact's session, never from the request."""
+    """Whose figure: from the signed-in contact's session, never from the request.
 
-    kind: str  # "account", or "contact" for a contact without an account
-    id: str
+    With the staff credential the portal itself scopes the reading to the account, so
+    the account's contacts share one figure. With a contact's own token (the
+    `contact_token` and `portal_auth` modes) the CRM decides what that token sees, and
+    it may see less than the whole account: the figure is then the contact's own."""
+
+    contact_id: str  # "" when the account's contacts share the figure
+    account_id: str
     data_access: str
 
     @classmethod
     def of(cls, contact_id: str, account_id: str, data_access: str) -> BalanceScope | None:
         mode = data_access or settings.ONECRM_DATA_ACCESS
         mode = mode if mode in DATA_ACCESS_MODES else "portal_auth"  # as crm_data does
-        if account_id:
-            return cls("account", account_id, mode)
-        return cls("contact", contact_id, mode) if contact_id else None
+        if account_id and mode == "staff":
+            return cls("", account_id, mode)
+        return cls(contact_id, account_id, mode) if contact_id else None
 
     def as_list(self) -> list[str]:
-        return [self.kind, self.id, self.data_access]
+        return [self.contact_id, self.account_id, self.data_access]
 
 
 def cache_key(scope: BalanceScope, site: SiteSettings, day: dt.date) -> str:

@@ -122,10 +122,15 @@ def test_a_contact_without_an_account_has_a_figure_of_their_own(settings):
 
     site = SiteSettings.from_model(PortalSettings())
     alone = BalanceScope.of("c1", "", "")
-    assert alone == BalanceScope("contact", "c1", settings.ONECRM_DATA_ACCESS)
+    assert alone == BalanceScope("c1", "", settings.ONECRM_DATA_ACCESS)
     assert BalanceScope.of("", "", "staff") is None  # nobody: nothing is kept
-    assert BalanceScope.of("c1", "a1", "nonsense") == BalanceScope("account", "a1", "portal_auth")
-    account = BalanceScope.of("c2", "c1", "")
+    assert BalanceScope.of("c1", "a1", "nonsense") == BalanceScope("c1", "a1", "portal_auth")
+    # The account's contacts share a figure only where the portal scopes the reading (the
+    # staff credential); a contact's own token may see less than its account.
+    assert BalanceScope.of("c1", "a1", "staff") == BalanceScope.of("c9", "a1", "staff")
+    for mode in ("contact_token", "portal_auth"):
+        assert BalanceScope.of("c1", "a1", mode) != BalanceScope.of("c9", "a1", mode)
+    account = BalanceScope.of("c2", "c1", "staff")
     assert alone is not None and account is not None
     # A contact's id never stands for an account of the same id, nor one day for the next.
     keys = {cache_key(alone, site, TODAY), cache_key(account, site, TODAY)}
