@@ -75,6 +75,23 @@ _lock = threading.Lock()
 switches: dict[str, Any] = {}
 faults: list[Fault] = []
 request_log: list[dict[str, Any]] = []
+# Set when the faults are cleared (reset, DELETE faults): a stall under way ends then, so
+# a test may hang a call for far longer than any timeout without the hang outliving it.
+_stalls_released = threading.Event()
+
+
+def stalls_released() -> threading.Event:
+    """Set at the next clearing of the faults: a request takes it as it arrives, and its
+    stalls (`released.wait(seconds)`) end then, whenever in the request they began."""
+    with _lock:
+        return _stalls_released
+
+
+def _release_stalls() -> None:
+    """End every stall under way (call with `_lock` held)."""
+    global _stalls_released
+    _stalls_released.set()
+    _stalls_released = threading.Event()
 
 
 def reset(profile_name: str | None = None) -> None:
@@ -85,6 +102,7 @@ def reset(profile_name: str | None = None) -> None:
         switches.update(defaults)
         faults.clear()
         request_log.clear()
+        _release_stalls()
 
 
 def switch(name: str) -> Any:
@@ -169,6 +187,7 @@ def add_fault(spec: dict[str, Any]) -> Fault:
 def clear_faults() -> None:
     with _lock:
         faults.clear()
+        _release_stalls()
 
 
 def take_faults(method: str, path: str) -> list[Fault]:

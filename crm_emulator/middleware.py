@@ -60,7 +60,11 @@ def _body_chunks(response: HttpResponseBase) -> Iterator[bytes]:
 
 
 def _rewrap(
-    request: HttpRequest, response: HttpResponseBase, kind: str, ms: int
+    request: HttpRequest,
+    response: HttpResponseBase,
+    kind: str,
+    ms: int,
+    released: threading.Event,
 ) -> StreamingHttpResponse:
     """Stream the real body, then misbehave halfway through it."""
     if isinstance(response, HttpResponse):
@@ -78,7 +82,7 @@ def _rewrap(
                     yield head
                 sent += len(head)
                 if kind == "stall_body":
-                    time.sleep(ms / 1000)
+                    released.wait(ms / 1000)  # or until the faults are cleared
                     yield chunk[len(head) :]
                     sent += len(chunk) - len(head)
                     continue
@@ -172,9 +176,10 @@ class ApiMiddleware:
         assert request.method is not None
         after: list[control.Fault] = []
         response: HttpResponseBase
+        released = control.stalls_released()  # before the faults: clearing them ends these
         for fault in control.take_faults(request.method, path):
             if fault.kind in {"latency", "stall_headers"}:
-                time.sleep(fault.ms / 1000)
+                released.wait(fault.ms / 1000)
             elif fault.kind == "status":
                 response = api_error(
                     fault.status, "injected_fault", f"Injected fault: HTTP {fault.status}"
@@ -217,11 +222,15 @@ class ApiMiddleware:
         except ApiError as error:
             response = error.response()
         for fault in after:
-            response = self._after(request, response, fault)
+            response = self._after(request, response, fault, released)
         return response
 
     def _after(
-        self, request: HttpRequest, response: HttpResponseBase, fault: control.Fault
+        self,
+        request: HttpRequest,
+        response: HttpResponseBase,
+        fault: control.Fault,
+        released: threading.Event,
     ) -> HttpResponseBase:
         if fault.kind == "wrong_total":
             if isinstance(response, HttpResponse) and response.status_code == 200:
@@ -234,7 +243,7 @@ class ApiMiddleware:
                     new = HttpResponse(json.dumps(body), content_type="application/json")
                     return new
             return response
-        return _rewrap(request, response, fault.kind, fault.ms)
+        return _rewrap(request, response, fault.kind, fault.ms, released)
 
     def _json_404(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if response.status_code == 404 and not response.get("Content-Type", "").startswith(

@@ -1,6 +1,7 @@
 """Injected faults (POST /__emulator__/faults): every kind does what the contract says."""
 
 import json
+import threading
 import time
 
 import httpx2 as httpx
@@ -151,6 +152,37 @@ def test_stall_body_trips_a_read_timeout(api: Api):
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(10.0, read=0.5),
         )
+
+
+@pytest.mark.parametrize("kind", ["latency", "stall_body"])
+@pytest.mark.parametrize("clearing", ["delete", "reset"])
+def test_clearing_the_faults_ends_a_stall_under_way(api: Api, kind, clearing):
+    """A test may hang a call far longer than the timeout it tests (30 s here): the hang
+    ends when the faults are cleared, so it never outlives its test."""
+    token = api.staff()
+    doc_id, content = _document(api, token)
+    fault(api, path="^/files/download/", kind=kind, ms=30_000, times=1)
+    api.server.control("DELETE", "requests")
+    answers: list[httpx.Response] = []
+    url = f"{api.url}/files/download/Document/{doc_id}"
+    fetch = threading.Thread(
+        target=lambda: answers.append(
+            httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        ),
+        daemon=True,
+    )
+    fetch.start()
+    deadline = time.monotonic() + 30
+    while not api.server.control("GET", "requests").json()["requests"]:
+        assert time.monotonic() < deadline, "the call never arrived"
+        time.sleep(0.02)
+    if clearing == "delete":
+        api.server.control("DELETE", "faults")
+    else:
+        api.server.reset_controls()
+    fetch.join(timeout=15)  # a safe bound: half the hang
+    assert not fetch.is_alive(), "the stall went on after the faults were cleared"
+    assert answers[0].status_code == 200 and answers[0].content == content
 
 
 def test_invalid_fault_specs_are_400(api: Api):
