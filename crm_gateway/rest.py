@@ -59,6 +59,10 @@ class RetryPolicy:
 
 
 retry_policy = RetryPolicy()
+# The deadline's clock and the wait between attempts (tests swap both for a fake clock,
+# so what they prove about deadlines never depends on how busy the machine is).
+_clock = time.monotonic
+_sleep = asyncio.sleep
 
 QueryParams = Sequence[tuple[str, str]]
 _ACCEPT_LANGUAGE = re.compile(r"^[A-Za-z0-9,;=.\- *]{1,200}$")
@@ -259,7 +263,7 @@ async def _send(call: _Call) -> tuple[httpx.Response, bytes]:
     budget = settings.ONECRM_DEADLINE
     if call.deadline is not None:
         budget = min(budget, call.deadline)
-    deadline = time.monotonic() + budget
+    deadline = _clock() + budget
     policy = retry_policy
     retryable_method = method in IDEMPOTENT_METHODS
     reauthenticated = False
@@ -270,7 +274,7 @@ async def _send(call: _Call) -> tuple[httpx.Response, bytes]:
         raise errors.InvalidApiUrl("ONECRM_API_URL is not set", method=method, path=call.path)
     while True:
         attempt += 1
-        remaining = deadline - time.monotonic()
+        remaining = deadline - _clock()
         if remaining <= 0:
             raise errors.CrmTimeout(
                 "no answer from the CRM within the deadline", method=method, path=call.path
@@ -294,7 +298,7 @@ async def _send(call: _Call) -> tuple[httpx.Response, bytes]:
         if call.extra_headers:
             headers.update(call.extra_headers)
         # Renewing the credential (a token grant) spent part of the deadline.
-        remaining = deadline - time.monotonic()
+        remaining = deadline - _clock()
         if remaining <= 0:
             raise errors.CrmTimeout(
                 "no answer from the CRM within the deadline", method=method, path=call.path
@@ -410,10 +414,10 @@ async def _send(call: _Call) -> tuple[httpx.Response, bytes]:
             retry_delay is None
             or not retryable_method
             or attempt >= policy.attempts
-            or time.monotonic() + retry_delay >= deadline
+            or _clock() + retry_delay >= deadline
         ):
             raise failure
-        await asyncio.sleep(retry_delay)
+        await _sleep(retry_delay)
 
 
 def _decode_json(response: httpx.Response, body: bytes, method: str, path: str) -> dict[str, Any]:

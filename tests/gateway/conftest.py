@@ -3,6 +3,7 @@ the emulator cannot produce, and quick retry settings so the suite stays fast.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,41 @@ def fast_gateway(settings, monkeypatch) -> Iterator[None]:
     yield
     credentials.forget_cached_tokens()
     cache.clear()
+
+
+@dataclass
+class FakeClock:
+    """The gateway's deadline clock, moved only by the gateway's own waits between
+    attempts (which it records and does not sleep): a test of deadlines and retries
+    counts attempts and waits, so a busy machine cannot change what it sees."""
+
+    now: float = 1000.0
+    waits: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.waits.append(delay)
+        self.now += delay
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch) -> FakeClock:
+    clock = FakeClock()
+    monkeypatch.setattr(rest, "_clock", clock)
+    monkeypatch.setattr(rest, "_sleep", clock.sleep)
+    return clock
+
+
+@dataclass(frozen=True)
+class LongestBackoff(rest.RetryPolicy):
+    """Full jitter at its top: every wait is the longest the policy allows, so a test
+    knows the waits in advance (0.1, 0.2, 0.4, ... for a base of 0.1)."""
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
 
 
 @pytest.fixture

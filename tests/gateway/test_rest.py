@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import httpx2 as httpx
 import pytest
@@ -14,7 +13,7 @@ from crm_gateway import errors
 from crm_gateway.calllog import CallLog
 from crm_gateway.credentials import BasicCredential, staff_credential
 from crm_gateway.rest import call_json, scrub
-from tests.gateway.conftest import reply, token_reply
+from tests.gateway.conftest import LongestBackoff, reply, token_reply
 
 SECRET_TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXN0YWZmLXRva2Vu.c2lnbmF0dXJl"
 
@@ -104,25 +103,36 @@ async def test_other_statuses_are_not_retried(scripted, status):
     assert scripted.count("GET", "/x") == 1
 
 
-async def test_429_waits_for_retry_after(scripted):
+async def test_429_waits_for_retry_after(scripted, fake_clock):
     scripted.on(
         "GET",
         "/x",
         reply(429, {"error": "rate_limited"}, headers={"Retry-After": "1"}),
         reply(200, {"ok": 1}),
     )
-    started = time.monotonic()
     assert await call_json("GET", "/x") == {"ok": 1}
-    assert time.monotonic() - started >= 0.95
+    assert fake_clock.waits == [1.0]  # the wait the CRM asked for, then the second attempt
+    assert scripted.count("GET", "/x") == 2
 
 
-async def test_429_retry_after_is_capped_and_reported(scripted, settings):
+async def test_429_retry_after_is_capped_and_reported(scripted, settings, fake_clock):
+    # An hour asked for: the wait is capped (max_retry_after, 1 s here), then retried.
+    scripted.on(
+        "GET",
+        "/x",
+        reply(429, {"error": "slow"}, headers={"Retry-After": "3600"}),
+        reply(200, {"ok": 1}),
+    )
+    assert await call_json("GET", "/x") == {"ok": 1}
+    assert fake_clock.waits == [1.0]
+    # When even the capped wait does not fit in the deadline: no wait, the 429 at once.
     settings.ONECRM_DEADLINE = 0.5
     scripted.on("GET", "/x", reply(429, {"error": "slow"}, headers={"Retry-After": "3600"}))
-    started = time.monotonic()
+    scripted.requests.clear()
     with pytest.raises(errors.RateLimited) as caught:
         await call_json("GET", "/x")
-    assert time.monotonic() - started < 0.4  # did not wait an hour, nor past the deadline
+    assert fake_clock.waits == [1.0]  # no second wait
+    assert scripted.count("GET", "/x") == 1
     assert caught.value.retry_after == 3600
 
 
@@ -135,38 +145,38 @@ async def test_read_timeout_is_typed_and_not_retried(scripted):
 
 async def test_overall_deadline_bounds_a_slow_answer(scripted, settings):
     settings.ONECRM_DEADLINE = 0.3
+    cut: list[bool] = []
 
     async def slow(request):
-        await asyncio.sleep(5)
+        try:
+            await asyncio.sleep(30)  # a hundred times the deadline (and the read timeout)
+        except asyncio.CancelledError:
+            cut.append(True)
+            raise
         return httpx.Response(200, json={})
 
     scripted.on("GET", "/x", slow)
-    started = time.monotonic()
     with pytest.raises(errors.CrmTimeout):
         await call_json("GET", "/x")
-    assert time.monotonic() - started < 1.0
+    # Cut by the deadline while the CRM was still busy, not answered late: had the
+    # deadline not held, the answer would have come after 30 s, and no error at all.
+    assert cut == [True]
+    assert scripted.count("GET", "/x") == 1
 
 
-async def test_retries_stay_inside_the_deadline(scripted, settings, monkeypatch):
+async def test_retries_stay_inside_the_deadline(scripted, settings, monkeypatch, fake_clock):
     from crm_gateway import rest
 
     settings.ONECRM_DEADLINE = 0.4
-    monkeypatch.setattr(rest, "retry_policy", rest.RetryPolicy(attempts=50, base_delay=0.1))
+    monkeypatch.setattr(rest, "retry_policy", LongestBackoff(attempts=50, base_delay=0.1))
     scripted.on("GET", "/x", reply(503, {"error": "down"}))
-    # The waits between attempts, not the wall clock (which a loaded machine stretches):
-    # a retry is only made when its wait still fits in the deadline.
-    waits: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def recorded_sleep(delay: float) -> None:
-        waits.append(delay)
-        await real_sleep(delay)
-
-    monkeypatch.setattr(rest.asyncio, "sleep", recorded_sleep)
+    # The waits between attempts on the gateway's clock, not the wall clock (which a
+    # loaded machine stretches): 0.1 and 0.2 fit in 0.4 s, the next (0.4) would not, so
+    # the third 503 is the answer, long before the 50 attempts the policy allows.
     with pytest.raises(errors.ServerError):
         await call_json("GET", "/x")
-    assert waits and sum(waits) < 0.4
-    assert 2 <= scripted.count("GET", "/x") < 50
+    assert fake_clock.waits == [0.1, 0.2]
+    assert scripted.count("GET", "/x") == 3
 
 
 async def test_method_override_sends_post_with_header(scripted, settings):
