@@ -84,6 +84,22 @@ class EmulatorServer:
             self.process.kill()
 
 
+def most_at_once(calls: list[dict]) -> int:
+    """The most calls of the emulator's request log that were under way at one instant
+    (its `started` and `answered` stamps): concurrency shown by the calls themselves, not
+    by a wall-clock time a busy machine stretches. A call still under way counts as such."""
+    edges = sorted(
+        [(c["started"], 1) for c in calls]
+        + [(c["answered"], -1) for c in calls if c["answered"] is not None],
+        key=lambda edge: (edge[0], edge[1]),
+    )
+    now = most = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
 def staff_token(api_url: str) -> str:
     """The demo API client's `client_credentials` token: the staff credential the portal
     uses, for tests that read the CRM's own view of the data (ids, counts, the log)."""
