@@ -32,7 +32,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/secret-123"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, count: int, timeout: float = 10) -> list[dict]:
+    def wait_for(self, count: int, timeout: float = 30) -> list[dict]:
         deadline = time.monotonic() + timeout
         while len(self.bodies) < count and time.monotonic() < deadline:
             time.sleep(0.05)

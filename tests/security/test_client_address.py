@@ -138,7 +138,7 @@ def access_log_addresses(portal: PortalServer, path: str, expected: set[str]) ->
     """The addresses the access log gives for POSTs to `path`, once it names `expected`
     (gunicorn writes a request's line just after its answer)."""
     pattern = re.compile(rf'^(\S+) - - \[[^]]+\] "POST {re.escape(path)} ')
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while True:
         lines = portal.log_text().splitlines()
         found = {m.group(1) for line in lines if (m := pattern.match(line))}
