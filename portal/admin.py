@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import smtplib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -569,7 +570,8 @@ class SettingsChangeAdmin(admin.ModelAdmin):
 
 def send_sign_in_link(contact_id: str, request: HttpRequest) -> bool:
     """True when a link was mailed (the CRM knows the contact, who may come in). A CRM
-    that cannot be asked raises the gateway's `CrmError` (`link_not_sent` tells staff)."""
+    that cannot be asked raises the gateway's `CrmError` (`link_not_sent` tells staff),
+    a mail relay that fails `signin_links.MailNotSent` (`link_not_mailed`)."""
     return async_to_sync(signin_links.send_sign_in_link)(contact_id, request)
 
 
@@ -585,6 +587,39 @@ def link_not_sent(request: HttpRequest, contact_id: str, error: CrmError) -> Non
         problem.message,
     )
     messages.error(request, _("No sign-in link sent: %(problem)s") % {"problem": problem.message})
+
+
+def relay_problem(error: Exception) -> str:
+    """What staff are told when the mail relay failed, by what failed (the operator's
+    log line has the relay's own answer)."""
+    # smtplib turns a read that timed out into SMTPServerDisconnected: look beneath.
+    causes = [error, error.__cause__, error.__context__]
+    if any(isinstance(cause, TimeoutError) for cause in causes):
+        return str(_("the mail server did not answer in time"))
+    if isinstance(error, ConnectionRefusedError):
+        return str(_("the mail server refused the connection"))
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return str(_("the mail server did not accept the portal's user name and password"))
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return str(_("the mail server refused the contact's address"))
+    if isinstance(error, smtplib.SMTPResponseException):
+        return str(_("the mail server refused the message (%(code)s)") % {"code": error.smtp_code})
+    if isinstance(error, smtplib.SMTPException):
+        return str(_("the mail server broke off the connection"))
+    return str(_("the mail server could not be reached"))
+
+
+def link_not_mailed(request: HttpRequest, failure: signin_links.MailNotSent) -> None:
+    """The mail relay failed a staff invite (signin_links logged it for the operator):
+    say so in the admin, and who to ask."""
+    messages.error(
+        request,
+        _(
+            "No sign-in link sent: %(problem)s. Please try again later; if it keeps "
+            "failing, ask whoever runs the portal to check its mail settings."
+        )
+        % {"problem": relay_problem(failure.error)},
+    )
 
 
 def _set_blocked(request: HttpRequest, accesses: Any, blocked: bool) -> int:
@@ -689,6 +724,9 @@ class ContactAccessAdmin(admin.ModelAdmin):
             except CrmError as error:
                 link_not_sent(request, access.contact_id, error)
                 break  # the next contacts would meet the same CRM
+            except signin_links.MailNotSent as failure:
+                link_not_mailed(request, failure)
+                break  # and the same mail relay
             access.invited_at = timezone.now()
             access.save(update_fields=["invited_at"])
             sent += 1
@@ -755,6 +793,9 @@ class ContactAccessAdmin(admin.ModelAdmin):
             sent = send_sign_in_link(access.contact_id, request)
         except CrmError as error:
             link_not_sent(request, access.contact_id, error)
+            return
+        except signin_links.MailNotSent as failure:
+            link_not_mailed(request, failure)
             return
         if sent:
             access.invited_at = timezone.now()

@@ -5,7 +5,8 @@ From the form the link goes out in the background (`queue_sign_in_link`): the an
 must not tell a known address from an unknown one, and a mail relay that is slow or
 fails would, if the request waited for it (a slower answer, or a 500 for known addresses
 only). A small pool of threads sends it after the request has been answered; a failed
-send is logged for the operator. Staff invites are sent at once, so staff see a failure.
+send is logged for the operator. Staff invites are sent at once, so staff see a failure:
+the same log line, and `MailNotSent` for the admin to tell them (never a 500).
 
 The profile's mails (the e-mail change's confirmation link and the notice to the old
 address, an erasure request to the support address) are rendered in the request, in its
@@ -43,6 +44,44 @@ logger = logging.getLogger(__name__)
 # connections to the relay; the rate limits bound the queue.
 _mail_threads = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="sign-in-mail")
 _queued: set[futures.Future] = set()
+
+# What a failing mail relay raises: the socket's errors (connection refused, timed out,
+# host unknown) and smtplib's (a refusal, a dropped conversation; SMTPException is an
+# OSError too, named for the reader). Every send here catches the same ones.
+MAIL_RELAY_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
+
+
+class MailNotSent(Exception):
+    """A staff invite the mail relay refused; the operator's log line is written.
+    `error` is the relay's own error, for the sentence staff see."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+
+
+def _relay() -> str:
+    """Where the mail went, for the log line: the SMTP relay's `host:port` and the
+    settings that name it; empty for other backends (the console in development)."""
+    mailer = getattr(settings, "MAILERS", {}).get("default", {})
+    if not str(mailer.get("BACKEND", "")).endswith("smtp.EmailBackend"):
+        return ""
+    options = mailer.get("OPTIONS", {})
+    where = f"{options.get('host', 'localhost')}:{options.get('port', 25)}"
+    return f"; relay {where} (EMAIL_HOST, EMAIL_PORT)"
+
+
+def log_relay_failure(what: str, error: Exception) -> None:
+    """One line an operator can act on: what was not sent to whom, the relay's answer
+    (an SMTP code and text, or the socket's errno) and which relay. Never the mail: it
+    may hold a link."""
+    logger.error(
+        "could not send %s: the mail relay failed (%s: %s)%s",
+        what,
+        type(error).__name__,
+        error,
+        _relay(),
+    )
 
 
 def mail_language(contact_id: str, site: SiteSettings, page_language: str | None) -> str:
@@ -97,15 +136,10 @@ def _send_queued_link(
         if ContactAccess.objects.is_blocked(identity.contact_id):
             return
         mail_sign_in_link(request, identity, email, site, language)
-    except (smtplib.SMTPException, OSError) as error:
+    except MAIL_RELAY_ERRORS as error:
         # Nobody waits for this thread: the operator's log is the only place a failed
         # send can show. The contact id and the relay's answer, never the link.
-        logger.error(
-            "could not send a sign-in link to contact %s: the mail relay failed (%s: %s)",
-            identity.contact_id,
-            type(error).__name__,
-            error,
-        )
+        log_relay_failure(f"a sign-in link to contact {identity.contact_id}", error)
     except Exception:
         logger.exception("could not send a sign-in link to contact %s", identity.contact_id)
     finally:
@@ -124,14 +158,8 @@ def queue_mail(subject: str, body: str, to: str, *, what: str, contact_id: str) 
 def _send_queued_mail(subject: str, body: str, to: str, what: str, contact_id: str) -> None:
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
-    except (smtplib.SMTPException, OSError) as error:
-        logger.error(
-            "could not send %s for contact %s: the mail relay failed (%s: %s)",
-            what,
-            contact_id,
-            type(error).__name__,
-            error,
-        )
+    except MAIL_RELAY_ERRORS as error:
+        log_relay_failure(f"{what} for contact {contact_id}", error)
     except Exception:
         logger.exception("could not send %s for contact %s", what, contact_id)
 
@@ -146,12 +174,18 @@ finish_queued_mail = finish_queued_links
 
 async def send_sign_in_link(contact_id: str, request: HttpRequest) -> bool:
     """Staff invite: mail a link to the contact's address in the CRM. False when the CRM
-    does not know the contact, has no address for them, or they may not come in."""
+    does not know the contact, has no address for them, or they may not come in;
+    `MailNotSent` (logged here) when the mail relay fails."""
     identity = await crm.get_contact_identity(contact_id)
     if identity is None or not identity.allowed or not identity.email:
         return False
     if await ContactAccess.objects.ais_blocked(contact_id):
         return False
     site = await aget_portal_settings()
-    await sync_to_async(mail_sign_in_link)(request, identity, identity.email, site)
+    try:
+        await sync_to_async(mail_sign_in_link)(request, identity, identity.email, site)
+    except MAIL_RELAY_ERRORS as error:
+        # The link stays stored unused (it expires like any other); nothing says sent.
+        log_relay_failure(f"a staff invite (sign-in link) to contact {contact_id}", error)
+        raise MailNotSent(error) from None
     return True
