@@ -200,15 +200,31 @@ class Message:
     new: bool = False  # a staff reply the contact had not seen before this page
 
 
+_NO_DATE = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def conversation_order(checked: CheckedRecord[Note]) -> tuple[dt.datetime, bool, str]:
+    """Oldest first, and a total order among notes of the same moment that the CRM's
+    answer does not decide: its dates have whole seconds, so a comment and its
+    attachments (written one after the other, the text first) usually share one, and a
+    CRM lists such ties in any order it likes. At one moment a message's text comes
+    before the notes that only carry a file, as the portal writes them; the note id
+    decides the rest (random, but the same on every page)."""
+    note = checked.record
+    only_a_file = bool(note.filename) and not note.description
+    return (note.date_entered or _NO_DATE, only_a_file, checked.id)
+
+
 def conversation(
     case: Case,
     notes: list[CheckedRecord[Note]],
     contact_id: str,
     seen: Seen | None = None,
 ) -> list[Message]:
-    """The description first, then every portal note oldest first; a note with a contact
-    is the customer's side (our reading: staff replies carry no contact id). Staff
-    replies the contact had not seen (all of them when `seen` is None) are marked new."""
+    """The description first, then every portal note oldest first (`conversation_order`);
+    a note with a contact is the customer's side (our reading: staff replies carry no
+    contact id). Staff replies the contact had not seen (all of them when `seen` is None)
+    are marked new."""
     messages = [
         Message(
             "description",
@@ -218,10 +234,7 @@ def conversation(
             mine=case.cust_contact_id == contact_id,
         )
     ]
-    ordered = sorted(
-        notes, key=lambda n: (n.record.date_entered or dt.datetime.min.replace(tzinfo=dt.UTC), n.id)
-    )
-    for checked in ordered:
+    for checked in sorted(notes, key=conversation_order):
         note = checked.record
         text = note.description or ("" if note.filename else note.name or "")
         messages.append(

@@ -6,6 +6,7 @@ and checked; a double submit writes once; a failure half-way leaves no half-made
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 
@@ -480,6 +481,65 @@ def test_the_conversation_tells_staff_replies_from_the_contacts_own(crm_pages, d
     assert staff[0]["description"].encode() in page.content
     for note in internal:
         assert note["description"].encode() not in page.content
+
+
+def crm_post(crm, path: str, headers: dict | None = None, **kwargs) -> dict:
+    """A write straight to the CRM with the staff credential (what staff do in 1CRM)."""
+    headers = {"Authorization": f"Bearer {staff_token(crm.api_url)}", **(headers or {})}
+    reply = httpx.post(f"{crm.api_url}{path}", headers=headers, timeout=10, **kwargs)
+    reply.raise_for_status()
+    return reply.json()
+
+
+def test_messages_of_the_same_moment_keep_one_order(crm_pages, demo, client):
+    """The CRM's dates have whole seconds: a comment, its file and a staff reply written
+    within one share a date_entered, and a CRM may list them in any order (the emulator
+    by id). The conversation puts a message's text before notes that only carry a file,
+    then orders by id: the same order on every page, whatever the CRM's tie order."""
+    signed_in(client, crm_pages, demo.main, "portal_auth")
+    case_url = new_case(client, subject=f"Same second {uuid.uuid4().hex[:8]}")["Location"]
+    case_id = case_url.strip("/").split("/")[-1]
+    # In the past: a later test's new reply must still be newer than these.
+    moment = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
+    tag = uuid.uuid4().hex[:7]
+
+    def note_id(first: str) -> str:  # ids that sort as the test needs, unique per run
+        return f"{first}{tag}-0000-4000-8000-{uuid.uuid4().hex[:12]}"
+
+    upload_id = crm_post(
+        crm_pages,
+        "/files/upload",
+        content=b"hello",
+        headers={"Content-Type": "text/plain", "X-OneCRM-Filename": f"log-{tag}.txt"},
+    )["id"]
+    common = {
+        "parent_type": "Cases",
+        "parent_id": case_id,
+        "portal_flag": 1,
+        "date_entered": moment,
+    }
+    customer = {"contact_id": demo.main.contact_id, "account_id": demo.main.account_id}
+    notes = [  # in the order they were written; the ids sort the other way round
+        (note_id("f"), {"name": "Words", "description": f"The words {tag}.", **customer}),
+        (
+            note_id("0"),
+            {"name": f"log-{tag}.txt", "description": "", "filename": upload_id, **customer},
+        ),
+        (note_id("7"), {"name": "Reply", "description": f"Our reply {tag}.", "contact_id": ""}),
+    ]
+    for record_id, fields in notes:
+        crm_post(crm_pages, "/data/Note", json={"data": {"id": record_id, **common, **fields}})
+    listed = [n["id"] for n in crm_records(crm_pages, f"/data/aCase/{case_id}/notes")]
+    assert listed == sorted(record_id for record_id, _ in notes), "the CRM lists ties by id"
+
+    expected = [b"It hums.", f"Our reply {tag}.".encode(), f"The words {tag}.".encode(),
+                f"log-{tag}.txt".encode()]  # fmt: skip
+    for _ in range(2):  # and again: nothing about the order changes between pages
+        page = client.get(case_url)
+        assert page.status_code == 200
+        places = [page.content.find(text) for text in expected]
+        assert -1 not in places, places
+        assert places == sorted(places), places
 
 
 def test_another_accounts_case_note_is_not_reachable_through_mine(crm_pages, demo, client):
