@@ -152,7 +152,7 @@ def run_profile_visit(visit: Visit, api: str, person: DemoContact, relay: SmtpSe
     sign_in(visit, person.email)
 
     # --- The page, from the navigation.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Profile").click()
+    visit.nav_link("Profile").click()
     page.wait_for_url(re.compile(r".*/profile/$"))
     assert page.get_by_role("heading", name="Your profile", exact=True).is_visible()
     assert page.get_by_text(person.email).first.is_visible()

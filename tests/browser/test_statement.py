@@ -29,7 +29,7 @@ def run_statement(visit: Visit, demo) -> None:
     page = visit.page
     sign_in(visit, demo.main.email)
     page.goto(f"{visit.url}/")
-    page.get_by_role("link", name="Statement", exact=True).click()
+    visit.nav_link("Statement").click()
     page.wait_for_url(re.compile(r".*/statement/$"))
     assert page.get_by_role("heading", name="Statement of account").is_visible()
     assert page.locator("[data-invoice]").count() > 0
