@@ -94,7 +94,9 @@ def stored_choice(contact_id: str) -> str | None:
     if known:
         return language
     row = ContactLanguage.objects.filter(contact_id=contact_id).first()
-    cache.set(cache_key(contact_id), row.language if row else NO_CHOICE, CACHE_SECONDS)
+    # `add`: a choice stored since the read (remember_choice, maybe in another process)
+    # must not be overwritten with what the read found (for a day).
+    cache.add(cache_key(contact_id), row.language if row else NO_CHOICE, CACHE_SECONDS)
     return row.language if row else None
 
 
@@ -103,7 +105,7 @@ async def astored_choice(contact_id: str) -> str | None:
     if known:
         return language
     row = await ContactLanguage.objects.filter(contact_id=contact_id).afirst()
-    await request_cache.aset(
+    await request_cache.aadd(  # as in stored_choice
         cache_key(contact_id), row.language if row else NO_CHOICE, CACHE_SECONDS
     )
     return row.language if row else None

@@ -18,7 +18,8 @@ signed-in page makes two round trips, an anonymous one a single one.
 The values are kept for this request only (a context variable, reset when the
 middleware returns) and only serve readers that go through `aget` here or the session
 engine `portal.sessions`; anything written through `aset`/`forget` here updates the
-memo, so a request never reads back an older value than it wrote. Another process's
+memo, so a request never reads back an older value than it wrote; a reader that fills
+the cache after a miss uses `aadd`, never overwriting a newer value. Another process's
 write during the request is seen by the next request, as it was before (one read a
 request).
 """
@@ -51,7 +52,8 @@ async def prefetch(keys: Iterable[str]) -> dict[str, Any]:
     """Read `keys` in one round trip into this request's memo (absent keys noted too);
     the values found. Keys the memo already holds are not asked again."""
     memo = _memo.get()
-    wanted = [key for key in dict.fromkeys(keys) if memo is None or key not in memo]
+    keys = list(dict.fromkeys(keys))  # read twice below: a generator would be spent
+    wanted = [key for key in keys if memo is None or key not in memo]
     found = await cache.aget_many(wanted) if wanted else {}
     if memo is not None:
         for key in wanted:
@@ -80,6 +82,18 @@ async def aget(key: str, default: Any = None) -> Any:
 async def aset(key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT) -> None:  # noqa: ASYNC109
     await cache.aset(key, value, timeout)
     note(key, value)
+
+
+async def aadd(key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT) -> bool:  # noqa: ASYNC109
+    """`cache.aadd`, for a reader filling the cache after a miss: what it read from the
+    database may be older than what a writer in another process stored meanwhile, which
+    must win. Later reads here see `value` only if it was stored; else they ask."""
+    added = bool(await cache.aadd(key, value, timeout))
+    if added:
+        note(key, value)
+    else:
+        forget(key)
+    return added
 
 
 def note(key: str, value: Any) -> None:

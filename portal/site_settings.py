@@ -156,7 +156,11 @@ def load_settings_row() -> PortalSettings:
 
 def _from_database(using: str) -> SiteSettings:
     snapshot = SiteSettings.from_model(load_settings_row())
-    caches[using].set(CACHE_KEY, snapshot, CACHE_SECONDS)
+    # `add`, not `set`: a reader that missed the cache may have read the row just before
+    # staff saved a change, whose snapshot `publish_portal_settings` wrote since (on
+    # commit). Overwriting it would serve the old settings for CACHE_SECONDS; a reader
+    # that adds before that write is overwritten by it.
+    caches[using].add(CACHE_KEY, snapshot, CACHE_SECONDS)
     return snapshot
 
 

@@ -95,3 +95,28 @@ def test_a_rolled_back_change_is_never_published(two_processes):
         row.save()
         raise RuntimeError("abort")
     assert get_portal_settings(other_process).portal_name == "Customer portal"
+
+
+def test_a_reader_that_missed_the_cache_never_overwrites_a_newer_snapshot(
+    two_processes, django_capture_on_commit_callbacks, monkeypatch
+):
+    """One process misses the cache and reads the row; before it caches what it read,
+    staff save a change in another process, whose snapshot is written on commit. The
+    old row must not overwrite it (it would be served for CACHE_SECONDS)."""
+    from portal import site_settings
+
+    this_process, other_process = two_processes
+    read_row = site_settings.load_settings_row
+
+    def read_then_staff_save() -> PortalSettings:
+        row = read_row()  # the settings as they were
+        with django_capture_on_commit_callbacks(execute=True):
+            newer = PortalSettings.objects.get(pk=1)
+            newer.portal_name = "Acme portal"
+            newer.save()  # publishes the new snapshot once committed
+        return row
+
+    monkeypatch.setattr(site_settings, "load_settings_row", read_then_staff_save)
+    assert get_portal_settings(other_process).portal_name == "Customer portal"  # what it read
+    monkeypatch.undo()
+    assert get_portal_settings(this_process).portal_name == "Acme portal"
