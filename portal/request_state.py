@@ -29,7 +29,7 @@ from portal.formatting import locale_cache_key
 from portal.models import blocked_cache_key
 from portal.sections.cases import case_choices_cache_key
 from portal.sections.declaration import today
-from portal.sessions import cache_key_for
+from portal.sessions import cache_key_for, uses_request_cache
 from portal.signin.session import SESSION_KEY
 from portal.statement import balance
 from portal.statement.balance import BalanceScope
@@ -43,6 +43,8 @@ _last_site: list[site_settings.SiteSettings] = []
 
 
 def _session_key(request: HttpRequest) -> str:
+    if not uses_request_cache():  # sessions in a cache of their own: not prefetched
+        return ""
     key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
     # The store's own rule for a usable key (SessionBase._validate_session_key): anything
     # shorter is a new, empty session.

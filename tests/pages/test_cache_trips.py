@@ -107,3 +107,23 @@ async def test_what_a_request_read_is_not_kept_for_the_next(async_contact_client
     await access.asave()
     response = await client.get("/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+async def test_a_session_the_cache_lost_is_read_from_the_database_not_asked_again(
+    async_contact_client, cache_trips
+):
+    """Evicted (or a cache restarted): the prefetch found no session, so the engine reads
+    the database and fills the cache again, without asking the cache a second time."""
+    from django.conf import settings
+
+    from portal.sessions import cache_key_for
+
+    client = async_contact_client
+    await _trips(client, cache_trips, "/")
+    key = cache_key_for(client.cookies[settings.SESSION_COOKIE_NAME].value)
+    await caches["default"].adelete(key)
+    trips = await _trips(client, cache_trips, "/")  # still signed in: the database's copy
+    about_the_session = [trip.split()[0] for trip in trips if key in trip]
+    assert about_the_session == ["aget_many", "aset"], trips
+    assert await caches["default"].aget(key), "the cache has the session again"
+    assert len(await _trips(client, cache_trips, "/")) == 1
