@@ -319,6 +319,8 @@ async def zip_response(
                 if over_time:
                     raise writer.too_long()
                 yield piece
+        except ZipTooLong:
+            raise  # too_long() logged it, with the limit and how far the zip got
         except ZipBroken as error:
             logger.warning("%s (%s %s)", error, error.method, error.path)
             raise

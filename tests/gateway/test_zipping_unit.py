@@ -152,13 +152,51 @@ async def test_a_client_that_goes_away_stops_the_fetches():
     assert len(crm.opened) < 12
 
 
-async def test_the_time_limit_cuts_the_zip():
+async def test_a_client_that_goes_away_mid_file_closes_the_crm_stream():
+    """On a disconnect Django drops the body where it stands (it closes its own wrapper,
+    not the zip's generator) and calls the response's close(): that alone must cancel
+    the fetch and close the CRM stream of a file still arriving, then run on_close."""
+    crm_sends_more = asyncio.Event()  # never set: the CRM stalls mid-file
+    stream_closed = asyncio.Event()
+    slot_released = asyncio.Event()
+
+    class StalledStream(FakeStream):
+        async def __aiter__(self):
+            yield b"x" * 1000
+            await crm_sends_more.wait()
+            yield b"x" * 1000
+
+    @contextlib.asynccontextmanager
+    async def open_stalled():
+        try:
+            yield StalledStream([], None, 2000)
+        finally:
+            stream_closed.set()
+
+    async def on_close():
+        slot_released.set()
+
+    members = [ZipMember("big.bin", open_stalled)]
+    response = await zip_response(members, filename="a.zip", concurrency=1, on_close=on_close)
+    pieces = aiter(response.streaming_content)
+    await anext(pieces)
+    await pieces.aclose()
+    response.close()
+    # Bounded only so that a regression fails instead of hanging the run.
+    await asyncio.wait_for(stream_closed.wait(), timeout=10)
+    await asyncio.wait_for(slot_released.wait(), timeout=10)
+
+
+async def test_the_time_limit_cuts_the_zip(caplog):
     crm = Crm(delay=0.05)
     response = await zip_response(files(crm, 40), filename="a.zip", concurrency=2, max_seconds=0.2)
     with pytest.raises(ZipBroken, match=r"longer than 0\.2 s"):
         await body_of(response)
     await asyncio.sleep(0.01)
     assert crm.open_now == 0
+    # One line for the operator: the limit and how far the zip got (not a second, bare one).
+    lines = [r.getMessage() for r in caplog.records if r.name == "crm_gateway.zipping"]
+    assert len(lines) == 1 and "DOWNLOAD_MAX_SECONDS=0.2" in lines[0], lines
 
 
 def test_names_are_flat_safe_and_unique():
