@@ -93,6 +93,8 @@ DATA_ACCESS_MODES = ("contact_token", "portal_auth", "staff")
 # Filtering in the portal reads at most this many records (50 calls of 200): beyond it
 # the list would be slow for everyone, and a warning says why it is incomplete.
 LOCAL_FILTER_LIMIT = 10_000
+# A case's conversation reads its newest portal notes, at most this many (one call).
+CASE_NOTES_READ = 200
 
 
 def several_values(query: ListQuery) -> list[Filter]:
@@ -678,10 +680,11 @@ class ContactGateway:
         return ModelFields.from_json(reply)
 
     async def case_notes(
-        self, case: CheckedRecord[Case], *, limit: int = 100
+        self, case: CheckedRecord[Case], *, limit: int | None = None
     ) -> list[CheckedRecord[Note]]:
-        """The case's notes marked for the portal, oldest first; each checked to hang off
-        this case (the CRM's own filter is not trusted)."""
+        """The case's newest notes marked for the portal (at most `CASE_NOTES_READ`),
+        oldest first; each checked to hang off this case (the CRM's own filter is not
+        trusted). Newest, not oldest: a long case's latest replies are what matters."""
         self._require_checked(case)
         if case.model != "aCase":
             raise errors.NotAllowed("case notes come only from a checked case")
@@ -689,11 +692,12 @@ class ContactGateway:
         query = ListQuery(
             fields=self._fields_for("Note", ()),
             filters=(Filter("portal_flag", "1"),),
-            order="date_entered ASC",
-            limit=limit,
+            order="date_entered DESC",
+            limit=limit or CASE_NOTES_READ,
         )
         path = api_path("data", "aCase", case.id, "notes")
         raw, _total = await self._case_link(path, query)
+        raw.reverse()  # oldest first, as the conversation reads
         allowed = self.allowlist.rule("Note").fields
         kept = [
             seal(Note, data, self.scope, allowed) for data in raw if is_note_of_case(case.id, data)

@@ -617,3 +617,23 @@ def test_writing_pages_make_a_bounded_number_of_calls(crm_pages, demo, client):
         f"/data/aCase/{case_url.strip('/').split('/')[-1]}",
         "/data/Note",
     ]
+
+
+def test_a_long_case_shows_its_newest_messages(crm_pages, demo, client, monkeypatch):
+    """The conversation reads at most `CASE_NOTES_READ` notes: a long case keeps its
+    newest ones (the latest replies), oldest of them first, never its oldest."""
+    # The gateway's own limit, made small (200 notes would make a slow test).
+    monkeypatch.setattr("crm_gateway.gateway.CASE_NOTES_READ", 3)
+    signed_in(client, crm_pages, demo.main, "portal_auth")
+    case_url = new_case(client, subject=f"Long case {uuid.uuid4().hex[:8]}")["Location"]
+    case_id = case_url.strip("/").split("/")[-1]
+    tag = uuid.uuid4().hex[:7]
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    for n in range(5):  # five staff replies, a minute apart, written oldest first
+        when = (start + dt.timedelta(minutes=n)).strftime("%Y-%m-%d %H:%M:%S")
+        data = {"name": "Reply", "description": f"Reply {n} {tag}.", "parent_type": "Cases",
+                "parent_id": case_id, "portal_flag": 1, "date_entered": when}  # fmt: skip
+        crm_post(crm_pages, "/data/Note", json={"data": data})
+    page = client.get(case_url).content.decode()
+    shown = re.findall(rf"Reply (\d) {tag}\.", page)
+    assert shown == ["2", "3", "4"]
