@@ -63,7 +63,6 @@ from crm_gateway.models import (
     CaseStatuses,
     Contact,
     Document,
-    FieldChoice,
     FileInfo,
     Me,
     ModelFields,
@@ -72,7 +71,6 @@ from crm_gateway.models import (
     Quote,
     Record,
     Tally,
-    field_choices,
 )
 from crm_gateway.query import MULTI_SEPARATOR, PAGE_LIMIT, Filter, ListQuery, check_name
 from crm_gateway.replies import records_of
@@ -855,28 +853,11 @@ class ContactGateway:
 
     async def case_statuses(self) -> CaseStatuses:
         """Which statuses of this CRM mean closed, and what close and reopen write
-        (`CaseStatuses`): `/meta/fields/aCase` in English, learned once per CRM."""
-        known = await recall("case-statuses")
-        if known is None:
-            try:
-                reply = await call_json(
-                    "GET",
-                    api_path("meta", "fields", "aCase"),
-                    credential=staff_credential(),
-                    accept_language="en",
-                )
-            except NOT_HERE:
-                choices: list[tuple[str, str]] = []
-            else:
-                meta = ModelFields.from_json(reply)
-                choices = [(c.value, c.label) for c in field_choices(meta, "status")]
-            known = {"choices": choices}
-            await remember("case-statuses", known)
-        statuses = CaseStatuses.of(
-            tuple(FieldChoice(value, label) for value, label in known["choices"]),
-            CASE_CLOSE_STATUS,
-            CASE_REOPEN_STATUS,
-        )
+        (`CaseStatuses`): `/meta/fields/aCase`'s status options in English, learned once
+        per CRM by the one options learner, `crm_gateway.vocabulary` (which the stages'
+        vocabularies read from the same kept entry)."""
+        choices = await vocabulary.english_options("aCase", "status")
+        statuses = CaseStatuses.of(choices, CASE_CLOSE_STATUS, CASE_REOPEN_STATUS)
         if statuses.known and statuses.close_to != CASE_CLOSE_STATUS:
             await note_fallback(
                 "case statuses",

@@ -15,9 +15,12 @@ default) and reads or writes the installation's **key**:
   keys are taken to be the standard names, labels are the keys (noted as a fallback).
 
 What was learned is kept like the other capabilities (per process and in the shared
-cache, for `CAPABILITY_TTL`, per CRM URL). `learn()` reads it (one call per model and
-language when not known); `known()` answers without a call from what this process
-learned, for code that cannot wait (a list row's badge): pages call `learn()` first.
+cache, for `CAPABILITY_TTL`, per CRM URL, one entry per model and language:
+`options:{model}:{language}`). `learn()` reads it (one call per model and language when
+not known); `known()` answers without a call from what this process learned, for code
+that cannot wait (a list row's badge): pages call `learn()` first. `english_options()`
+gives one field's options as listed (key and English label) from the same entry, for a
+reading of its own (which case statuses mean closed: `ContactGateway.case_statuses`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from crm_gateway import errors
 from crm_gateway.capabilities import NOT_HERE, note_fallback, recall, recall_here, remember
 from crm_gateway.credentials import staff_credential
-from crm_gateway.models import ModelFields, field_choices
+from crm_gateway.models import FieldChoice, ModelFields, field_choices
 from crm_gateway.query import check_name
 from crm_gateway.rest import api_path, call_json
 
@@ -205,6 +208,17 @@ async def learn(
             "1CRM's standard keys and shows them as they are",
         )
     return found
+
+
+async def english_options(model: str, name: str) -> tuple[FieldChoice, ...]:
+    """The field's options as the CRM lists them, key and English label, in its order;
+    () when the CRM will not say (400/403/404, or no options for the field). Learned and
+    kept like `learn()`'s (the same entry). A CRM that cannot be reached now raises
+    (`CrmError`), nothing remembered: the caller decides what that means."""
+    check_name(model, "model name")
+    check_name(name, "field name")
+    base = await _options(model, BASE_LANGUAGE)
+    return tuple(FieldChoice(str(key), str(label)) for key, label in (base or {}).get(name, ()))
 
 
 def known(model: str, name: str, language: str | None = None) -> Vocabulary:
