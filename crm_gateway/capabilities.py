@@ -234,11 +234,21 @@ async def survey(values: Mapping[tuple[str, str], Sequence[str]]) -> list[tuple[
                 (f"documents with the {kind} credential", f"refused: {', '.join(refused)}")
             )
         links = [way for way in _LINKS if await recall(f"link-refused:{kind}:{way}")]
+        if await recall(f"case-notes-refused:{kind}"):
+            links.append("aCase.notes")
         if links:
             found.append(
                 (
                     f"links with the {kind} credential",
                     f"refused: {', '.join(links)} (read with the staff credential)",
+                )
+            )
+        if await recall(f"document-links-refused:{kind}"):
+            found.append(
+                (
+                    f"document links with the {kind} credential",
+                    "refused: Document.accounts, Document.contacts (a document is looked "
+                    "up among the contact's documents)",
                 )
             )
     return found

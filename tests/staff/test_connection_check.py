@@ -228,21 +228,31 @@ def test_test_connection_names_the_capabilities_and_fallbacks(admin_client, stri
     # for them, which Test connection probes (and finds its filters literal).
     person = demo_of(strict_crm).main
     sign_in(client, strict_crm.api_url, person)
-    assert client.get("/documents/").status_code == 200  # a contact lists documents
+    documents = client.get("/documents/")
+    assert documents.status_code == 200  # a contact lists documents
+    document = re.findall(r'href="/documents/([0-9a-f-]+)/"', documents.content.decode())[0]
+    assert client.get(f"/documents/{document}/").status_code == 200  # its own links refused
     invoice = next(
         iter(
             re.findall(r'href="/invoices/([0-9a-f-]+)/"', client.get("/invoices/").content.decode())
         )
     )
     assert client.get(f"/invoices/{invoice}/").status_code == 200  # its links refused
+    case = re.findall(r'href="/cases/([0-9a-f-]+)/"', client.get("/cases/").content.decode())[0]
+    assert client.get(f"/cases/{case}/").status_code == 200  # its notes link refused
     report, page = run_check(admin_client)
     assert report.ok, report.message
     found = dict(report.capabilities)
     assert "account_id" in found["Document list filters"]
     assert "taken literally" in found["several values for Invoice.shipping_stage"]
     assert "refused: account link" in found["documents with the portal credential"]
-    assert "refused: Invoice.payments, Invoice.notes" in found["links with the portal credential"]
+    links = found["links with the portal credential"]
+    assert "refused: Invoice.payments, Invoice.notes, aCase.notes" in links
+    assert "refused: Document.accounts" in found["document links with the portal credential"]
     assert set(report.fallbacks) == {
+        "case notes (portal credential)",
+        "case statuses",
+        "document ownership (portal credential)",
         "several values: Invoice.shipping_stage",
         "several values: Quote.quote_stage",
         "documents (portal credential)",
