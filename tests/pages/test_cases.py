@@ -78,8 +78,14 @@ def upload(name: str, content: bytes, content_type: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type=content_type)
 
 
+def is_closed(crm, status: str | None) -> bool:
+    """Closed by the demo's own keys (1CRM's, "Closed - ..."), in this server's
+    vocabulary: the strict profile's `Erledigt` is the demo's `Closed - Complete`."""
+    return (crm.demo_value("aCase", "status", status) or "").startswith("Closed")
+
+
 def case_of(crm, subject: str) -> dict | None:
-    found = [c for c in crm_records(crm, "/data/aCase", name=subject) if c["name"] == subject]
+    found = [c for c in crm_records(crm, "/data/aCase", name=subject) if c.get("name") == subject]
     assert len(found) <= 1, found
     return found[0] if found else None
 
@@ -124,7 +130,7 @@ def closed_cases_show_on_request(client: Client, crm, account_id: str, is_closed
 def test_closed_cases_are_asked_for_with_view_closed(crm_pages, demo, client):
     signed_in(client, crm_pages, demo.main, "portal_auth")
     closed_cases_show_on_request(
-        client, crm_pages, demo.main.account_id, lambda status: status.startswith("Closed")
+        client, crm_pages, demo.main.account_id, lambda status: is_closed(crm_pages, status)
     )
 
 
@@ -133,9 +139,7 @@ def test_list_shows_open_cases_by_default_and_closed_on_request(crm_pages, demo,
     signed_in(client, crm_pages, demo.main, mode)
     mine = crm_records(crm_pages, "/data/aCase", account_id=demo.main.account_id)
     # A case the staff credential created has no status (the CRM sets none): open.
-    closed_numbers = {
-        str(c["case_number"]) for c in mine if (c["status"] or "").startswith("Closed")
-    }
+    closed_numbers = {str(c["case_number"]) for c in mine if is_closed(crm_pages, c.get("status"))}
     open_numbers = {str(c["case_number"]) for c in mine} - closed_numbers
     assert open_numbers and closed_numbers, "the demo account has open and closed cases"
 
@@ -168,7 +172,7 @@ def test_list_shows_open_cases_by_default_and_closed_on_request(crm_pages, demo,
 def test_the_list_filters_by_priority_in_the_query_string(crm_pages, demo, client):
     signed_in(client, crm_pages, demo.main, "portal_auth")
     mine = crm_records(crm_pages, "/data/aCase", account_id=demo.main.account_id)
-    high = {str(c["case_number"]) for c in mine if c["priority"] == "P1"}
+    high = {str(c["case_number"]) for c in mine if c.get("priority") == "P1"}
     assert high and high != {str(c["case_number"]) for c in mine}
 
     def numbers(page: bytes) -> set[str]:
@@ -278,7 +282,7 @@ def test_a_tampered_form_creates_nothing_in_another_account(crm_pages, demo, cli
     assert case["account_id"] == demo.main.account_id
     assert case["cust_contact_id"] == demo.main.contact_id
     theirs = crm_records(crm_pages, "/data/aCase", account_id=demo.other.account_id)
-    assert subject not in {c["name"] for c in theirs}
+    assert subject not in {c.get("name") for c in theirs}
     created = [
         e for e in crm_requests(crm_pages) if e["method"] == "POST" and e["path"] == "/data/aCase"
     ]
@@ -425,8 +429,8 @@ def test_comment_with_an_attachment_close_and_reopen(crm_pages, demo, client, mo
     )
     assert response.status_code == 302
     notes = crm_records(crm_pages, f"/data/aCase/{case_id}/notes")
-    assert {n["description"] for n in notes} >= {"More details here."}
-    assert "log.txt" in {n["filename"] for n in notes}
+    assert {n.get("description") for n in notes} >= {"More details here."}
+    assert "log.txt" in {n.get("filename") for n in notes}
     assert all(n["contact_id"] == demo.main.contact_id for n in notes)
     page = client.get(case_url)
     assert b"More details here." in page.content and b"log.txt" in page.content
@@ -436,10 +440,12 @@ def test_comment_with_an_attachment_close_and_reopen(crm_pages, demo, client, mo
     assert len(crm_records(crm_pages, f"/data/aCase/{case_id}/notes")) == len(notes)
 
     assert client.post(f"{case_url}close").status_code == 302
-    assert case_of(crm_pages, subject)["status"] == "Closed - Complete"
+    assert case_of(crm_pages, subject)["status"] == crm_pages.key(
+        "aCase", "status", "Closed - Complete"
+    )
     assert client.post(f"{case_url}close").status_code == 403  # already closed
     assert client.post(f"{case_url}reopen").status_code == 302
-    assert case_of(crm_pages, subject)["status"] == "Active - New"
+    assert case_of(crm_pages, subject)["status"] == crm_pages.key("aCase", "status", "Active - New")
     kinds = set(ActivityEvent.objects.filter(record_id=case_id).values_list("kind", flat=True))
     assert kinds == {"case_created", "case_commented", "case_closed", "case_reopened"}
 
@@ -463,8 +469,9 @@ def test_the_conversation_tells_staff_replies_from_the_contacts_own(crm_pages, d
     cases = crm_records(crm_pages, "/data/aCase", account_id=demo.main.account_id)
     for case in cases:
         notes = crm_records(crm_pages, f"/data/aCase/{case['id']}/notes")
-        staff = [n for n in notes if not n["contact_id"] and n["portal_flag"] in (True, 1)]
-        internal = [n for n in notes if n["portal_flag"] in (False, 0, "0", "")]
+        # A sparse CRM leaves an empty contact_id out (booleans stay).
+        staff = [n for n in notes if not n.get("contact_id") and n.get("portal_flag") in (True, 1)]
+        internal = [n for n in notes if n.get("portal_flag") in (False, 0, "0", "")]
         if staff and internal:
             break
     else:
@@ -550,7 +557,7 @@ def test_another_accounts_case_note_is_not_reachable_through_mine(crm_pages, dem
         n
         for case in theirs
         for n in crm_records(crm_pages, f"/data/aCase/{case['id']}/notes")
-        if n["filename"]
+        if n.get("filename")
     )
     response = client.get(f"/cases/{mine['id']}/attachments/{note['id']}")
     assert response.status_code == 404

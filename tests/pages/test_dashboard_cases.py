@@ -15,7 +15,7 @@ from portal.models import CaseSeen, PortalSettings
 from portal.site_settings import forget_portal_settings
 from portal.views.dashboard_cases import LATEST
 from tests.pages.conftest import counted_calls, crm_requests, staff_get, staff_token
-from tests.pages.test_cases import crm_records
+from tests.pages.test_cases import crm_records, is_closed
 from tests.pages.test_dashboard import box
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def staff_reply(crm, case_id: str, text: str, when: str = "") -> None:
 
 def test_the_box_counts_open_cases_and_marks_unseen_staff_replies(contact_client, crm_pages, demo):
     mine = crm_records(crm_pages, "/data/aCase", account_id=demo.main.account_id)
-    still_open = [c for c in mine if not (c["status"] or "").startswith("Closed")]
+    still_open = [c for c in mine if not is_closed(crm_pages, c.get("status"))]
     html = contact_client.get("/").content.decode()
     cases = box(html, "cases")
     count = len(still_open)
@@ -63,7 +63,9 @@ def test_the_box_counts_open_cases_and_marks_unseen_staff_replies(contact_client
     # Never opened: each staff reply on a shown case is unseen.
     def staff_notes(case_id: str) -> list[dict]:
         notes = crm_records(crm_pages, f"/data/aCase/{case_id}/notes")
-        return [n for n in notes if n["portal_flag"] in (True, 1, "1") and not n["contact_id"]]
+        return [
+            n for n in notes if n.get("portal_flag") in (True, 1, "1") and not n.get("contact_id")
+        ]
 
     with_replies = [case_id for case_id in shown if staff_notes(case_id)]
     if not with_replies:

@@ -183,7 +183,7 @@ def test_allowed_fields_change_in_the_crm(client_of, crm_pages, person):
     assert record["department"] == "Einkauf"
     assert record["phone_work"] == "+49 (30) 555-1"
     assert record["phone_mobile"] == "0170 / 555 2"
-    assert record["phone_home"] == ""
+    assert record.get("phone_home", "") == ""  # a sparse CRM leaves an empty field out
     assert ActivityEvent.objects.filter(kind="profile_updated", contact_id=person.contact_id)
     # The contact's token is refused its own record (as the vendor's portal expects), so
     # the portal writes it again with its own credential: the same path, nothing else.
@@ -507,9 +507,11 @@ def test_direct_erasure_touches_only_the_listed_fields_of_the_session_contact(
     )
     assert response.status_code == 200
     after = crm_contact(crm_pages, person.contact_id)
-    assert after["phone_mobile"] == after["phone_home"] == after["title"] == ""
-    unchanged = {k: v for k, v in after.items() if k not in {"phone_mobile", "phone_home", "title"}}
-    assert unchanged == {k: v for k, v in before.items() if k in unchanged}
+    erased = ("phone_mobile", "phone_home", "title")
+    assert [after.get(name, "") for name in erased] == ["", "", ""]  # a sparse CRM: left out
+    kept = set(before) | set(after)
+    kept -= set(erased)
+    assert {k: after.get(k) for k in kept} == {k: before.get(k) for k in kept}
     assert after["first_name"] == "Pat" and after["email1"] == person.email
     assert crm_contact(crm_pages, colleague.contact_id) == colleague_before
     erasures = [e for e in contact_writes(crm_pages) if "erase_personal" in e["path"]]
