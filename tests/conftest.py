@@ -16,8 +16,8 @@ from tests.emulator_server import EmulatorServer, start_emulator
 
 REQUIRE_ALL = os.environ.get("PORTAL_REQUIRE_ALL") == "1"
 # Which emulator profile the session's `emulator` runs (docs/emulator.md, "Profiles"):
-# `.ci/run` runs a subset of the page, sign-in, download and access-matrix suites a
-# second time with PORTAL_EMULATOR_PROFILE=strict (the list is in .ci/run).
+# `.ci/run` runs the page, sign-in and security suites (tests/pages, tests/signin,
+# tests/security) a second time with PORTAL_EMULATOR_PROFILE=strict.
 EMULATOR_PROFILE = os.environ.get("PORTAL_EMULATOR_PROFILE", "") or "default"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
