@@ -98,6 +98,22 @@ def case_list_queries(crm) -> list[str]:
     return [r["query"] for r in crm_requests(crm) if r["path"] == "/data/aCase"]
 
 
+CASE_NUMBER = re.compile(rb'<a href="/cases/[0-9a-f-]+/">(\d+)</a>')
+
+
+def listed(client: Client, **params: str) -> set[str]:
+    """The case numbers the list shows, over all its pages (other tests add cases to the
+    demo account: it may hold more than one page)."""
+    found: set[str] = set()
+    for page in range(1, 50):
+        response = client.get("/cases/", {**params, "page": str(page)})
+        assert response.status_code == 200
+        found |= {n.decode() for n in CASE_NUMBER.findall(response.content)}
+        if b'rel="next"' not in response.content:
+            return found
+    raise AssertionError("the case list does not end")
+
+
 def closed_cases_show_on_request(client: Client, crm, account_id: str, is_closed) -> None:
     """The contact's closed cases show on the closed and all views, which ask with
     `view_closed=1`; the open list and the dashboard's box do not ask. The portal filters
@@ -109,10 +125,7 @@ def closed_cases_show_on_request(client: Client, crm, account_id: str, is_closed
 
     def shown(**params: str) -> tuple[set[str], list[str]]:
         crm.control("DELETE", "requests")
-        response = client.get("/cases/", params)
-        assert response.status_code == 200
-        found = re.findall(rb'<a href="/cases/[0-9a-f-]+/">(\d+)</a>', response.content)
-        return {n.decode() for n in found}, case_list_queries(crm)
+        return listed(client, **params), case_list_queries(crm)
 
     numbers, queries = shown()
     assert numbers == still_open
@@ -149,7 +162,8 @@ def test_list_shows_open_cases_by_default_and_closed_on_request(crm_pages, demo,
     with counted_calls() as cold:
         response = client.get("/cases/")
     assert response.status_code == 200
-    assert numbers(response.content) == open_numbers
+    assert numbers(response.content) <= open_numbers
+    assert listed(client) == open_numbers
     with counted_calls() as warm:
         client.get("/cases/")
     # Cold: the list and the choices, besides the token, locale and currencies every
@@ -158,15 +172,15 @@ def test_list_shows_open_cases_by_default_and_closed_on_request(crm_pages, demo,
     assert {c.path for c in cold.calls} - every_first_page == {"/data/aCase", "/meta/fields/aCase"}
     assert [c.path for c in warm.calls] == ["/data/aCase"]
     closed = client.get("/cases/", {"status": "closed"})
-    assert numbers(closed.content) == closed_numbers
-    everything = client.get("/cases/", {"status": "all"})
-    assert numbers(everything.content) == open_numbers | closed_numbers
+    assert listed(client, status="closed") == closed_numbers
+    everything = listed(client, status="all")
+    assert everything == open_numbers | closed_numbers
     htmx = client.get("/cases/", {"status": "closed"}, headers={"HX-Request": "true"})
-    assert b"<html" not in htmx.content and numbers(htmx.content) == closed_numbers
+    assert b"<html" not in htmx.content and numbers(htmx.content) == numbers(closed.content)
     assert htmx["HX-Push-Url"] == "/cases/?status=closed"
     # Nothing of another account's.
     theirs = crm_records(crm_pages, "/data/aCase", account_id=demo.other.account_id)
-    assert not {str(c["case_number"]) for c in theirs} & numbers(everything.content)
+    assert not {str(c["case_number"]) for c in theirs} & everything
 
 
 def test_the_list_filters_by_priority_in_the_query_string(crm_pages, demo, client):
