@@ -119,7 +119,11 @@ def crm_clean(emulator):
 
 
 def read_all(browser: httpx.Client, url: str) -> tuple[httpx.Response, bytes]:
-    with browser.stream("GET", url) as response:
+    """The whole body, on a connection of its own: the server may close a kept-alive
+    connection after a streamed response just as the test's next request reuses it
+    ("Server disconnected without sending a response"; a browser retries such a GET,
+    httpx does not), and what the next request tests is the download, not keep-alive."""
+    with browser.stream("GET", url, headers={"Connection": "close"}) as response:
         return response, b"".join(response.iter_raw())
 
 
