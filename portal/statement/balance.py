@@ -29,6 +29,7 @@ summary, and only the summary, is kept in the shared cache (Redis in production)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import time
@@ -231,12 +232,18 @@ async def account_balance(
     return balance
 
 
+@functools.cache
+def _dashboard_path() -> str:
+    """Reversed once a process: request_state asks on every request, twice."""
+    from django.urls import reverse
+
+    return reverse("dashboard")
+
+
 def prefetch_key(path: str, site: SiteSettings, scope: BalanceScope | None, today: dt.date) -> str:
     """The key the dashboard will read, for the page's one cache round trip
     (portal/request_state.py): only on the dashboard, "" elsewhere."""
-    from django.urls import reverse
-
-    if scope is None or not ttl() or path != reverse("dashboard"):
+    if scope is None or not ttl() or path != _dashboard_path():
         return ""
     return cache_key(scope, site, today)
 
